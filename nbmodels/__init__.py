@@ -1,0 +1,1 @@
+"""nbmodels: Keras 3 models for notebooks, and the dashboards that watch them train."""
