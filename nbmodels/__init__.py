@@ -1,1 +1,40 @@
-"""nbmodels: Keras 3 models for notebooks, and the dashboards that watch them train."""
+"""nbmodels: Keras 3 models for notebooks, and the dashboards that watch them train.
+
+`import nbmodels` stays light: Keras, TensorFlow, plotly and ipywidgets load only when a part
+that needs them is first used.
+
+Example:
+>>> import nbmodels
+>>> nbmodels.TrainConfig(epochs=3).epochs
+3
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module it lives in; loaded on first access
+_LAZY = {
+    "TrainConfig": "nbmodels.config",
+    "Run": "nbmodels.training.run",
+    "list_runs": "nbmodels.training.run",
+    "train": "nbmodels.training.loop",
+    "devices": "nbmodels.devices",
+    "Device": "nbmodels.devices",
+    "data": "nbmodels.data",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        value = module if module.__name__.endswith("." + name) else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'nbmodels' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

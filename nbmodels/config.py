@@ -1,0 +1,257 @@
+"""`TrainConfig`: every knob of a training run, validated on construction.
+
+A config is the one thing a dashboard form, a notebook cell, the CLI and a run directory
+(`config.json`) all agree on, so a typo must fail here with a message a person can act on,
+never deep inside TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from typing import Any
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+LR_SCHEDULES = ("constant", "cosine", "warmup_cosine")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+XLA_MODES = ("auto", "on", "off")
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
+
+# "/cpu:0", "GPU:1", "/job:worker/replica:0/task:1/device:GPU:0", ...
+_DEVICE_NAME = re.compile(r"^/?(job:\w+/(replica:\d+/)?(task:\d+/)?)?(device:)?(cpu|gpu|tpu):\d+$", re.I)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How to train: length, batch, optimizer, schedule, precision, devices, bookkeeping.
+
+    Every field is checked when the config is made; a bad value raises `ValueError`
+    naming the field, the value and what is allowed.
+
+    Example:
+    >>> from nbmodels import TrainConfig
+    >>> config = TrainConfig(steps=200, batch_size=64, lr_schedule="warmup_cosine", warmup_steps=20)
+    >>> config.per_replica_batch_size(2)
+    32
+    >>> TrainConfig.from_json(config.to_json()) == config
+    True
+    >>> TrainConfig(optimizer="adagrad")
+    Traceback (most recent call last):
+    ...
+    ValueError: TrainConfig.optimizer='adagrad' is not allowed: choose one of 'adamw', 'adam', 'sgd'.
+    """
+
+    # Length: give either whole passes over the data or a number of optimizer steps.
+    # With neither, one epoch; with both, training ends at whichever comes first.
+    epochs: int | None = None
+    steps: int | None = None
+    # The global batch: what one optimizer step sees across all replicas. Each replica gets
+    # batch_size / replicas, so the result does not change with the number of GPUs.
+    batch_size: int = 32
+
+    optimizer: str = "adamw"
+    learning_rate: float = 1e-3
+    # warmup_cosine is nanoGPT's: linear warmup for `warmup_steps`, then cosine decay to
+    # learning_rate * min_lr_ratio at the last step.
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.01  # decoupled (AdamW); ignored by adam and sgd
+    clip_norm: float | None = None  # clip the global gradient norm; None = no clipping
+    # Accumulate gradients over this many batches before one update: a larger effective
+    # batch on a GPU that cannot hold it. 1 = update every batch.
+    grad_accum_steps: int = 1
+
+    # auto: bfloat16 on compute capability >= 8, float16 with loss scaling on 7.x, float32 on CPU.
+    precision: str = "auto"
+    xla: str = "auto"  # auto = on for GPU/TPU, off on CPU where it rarely pays
+    # Which devices to train on: GPU indices (0, 1) or TensorFlow names ("/cpu:0", "/gpu:1").
+    # None = every GPU, or the CPU when there is none.
+    devices: tuple[int | str, ...] | None = None
+    # auto: multi_worker when TF_CONFIG names several workers, mirrored for several devices,
+    # tpu on a TPU, else one device.
+    strategy: str = "auto"
+    seed: int = 0
+
+    # Bookkeeping. A checkpoint is always written when a run stops, is interrupted or ends.
+    checkpoint_every: int | None = None  # steps; None = after each validation
+    validate_every: int | None = None  # steps; None = after each pass over the data
+    record_every: int = 1  # keep metrics of every Nth step (1 = every step; it is cheap)
+    keep_checkpoints: int = 2  # older ones are deleted; the last good one always stays
+
+    def __post_init__(self):
+        _check_optional_int(self, "epochs", minimum=1)
+        _check_optional_int(self, "steps", minimum=1)
+        if self.epochs is None and self.steps is None:
+            object.__setattr__(self, "epochs", 1)
+        _check_int(self, "batch_size", minimum=1)
+        _check_choice(self, "optimizer", OPTIMIZERS)
+        _check_float(self, "learning_rate", low=0.0, low_open=True)
+        _check_choice(self, "lr_schedule", LR_SCHEDULES)
+        _check_int(self, "warmup_steps", minimum=0)
+        _check_float(self, "min_lr_ratio", low=0.0, high=1.0)
+        _check_float(self, "weight_decay", low=0.0)
+        if self.clip_norm is not None:
+            _check_float(self, "clip_norm", low=0.0, low_open=True)
+        _check_int(self, "grad_accum_steps", minimum=1)
+        _check_choice(self, "precision", PRECISIONS)
+        _check_choice(self, "xla", XLA_MODES)
+        _check_devices(self)
+        _check_choice(self, "strategy", STRATEGIES)
+        _check_int(self, "seed", minimum=0, maximum=2**31 - 1)
+        _check_optional_int(self, "checkpoint_every", minimum=1)
+        _check_optional_int(self, "validate_every", minimum=1)
+        _check_int(self, "record_every", minimum=1)
+        _check_int(self, "keep_checkpoints", minimum=1)
+        self._check_combinations()
+
+    def _check_combinations(self):
+        if self.lr_schedule == "warmup_cosine" and self.steps is not None and self.warmup_steps >= self.steps:
+            raise ValueError(
+                f"TrainConfig.warmup_steps={self.warmup_steps} must be smaller than "
+                f"steps={self.steps}: the cosine decay needs steps left after the warmup."
+            )
+        if self.warmup_steps and self.lr_schedule != "warmup_cosine":
+            raise ValueError(
+                f"TrainConfig.warmup_steps={self.warmup_steps} only applies to "
+                f"lr_schedule='warmup_cosine' (got lr_schedule={self.lr_schedule!r}): "
+                "set lr_schedule='warmup_cosine' or warmup_steps=0."
+            )
+        if self.strategy == "one_device" and self.devices is not None and len(self.devices) != 1:
+            raise ValueError(
+                f"TrainConfig.devices={self.devices!r} names {len(self.devices)} devices but "
+                "strategy='one_device' uses one: name a single device or use strategy='mirrored'."
+            )
+
+    # ---- derived values -------------------------------------------------------------
+
+    def per_replica_batch_size(self, replicas: int) -> int:
+        """The batch each replica computes; the global batch must split evenly."""
+        if self.batch_size % replicas:
+            raise ValueError(
+                f"TrainConfig.batch_size={self.batch_size} does not split evenly over "
+                f"{replicas} replicas: use a multiple of {replicas}, e.g. "
+                f"{max(replicas, self.batch_size // replicas * replicas)}."
+            )
+        return self.batch_size // replicas
+
+    def total_steps(self, steps_per_epoch: int) -> int:
+        """Optimizer steps the run takes when a pass over the data is `steps_per_epoch`."""
+        by_epochs = self.epochs * steps_per_epoch if self.epochs is not None else math.inf
+        by_steps = self.steps if self.steps is not None else math.inf
+        return int(min(by_epochs, by_steps))
+
+    # ---- serialization --------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        if values["devices"] is not None:
+            values["devices"] = list(values["devices"])
+        return values
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"TrainConfig has no field {unknown[0]!r}; the fields are: {', '.join(sorted(known))}."
+            )
+        values = dict(values)
+        if isinstance(values.get("devices"), list):
+            values["devices"] = tuple(values["devices"])
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes) -> TrainConfig:
+        """A copy with some fields changed (validated like a new config)."""
+        return self.from_dict({**self.to_dict(), **changes})
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+# ---- validation helpers: each names the field, the value and what is allowed -------------
+
+
+def _fail(config, name, allowed):
+    value = getattr(config, name)
+    raise ValueError(f"TrainConfig.{name}={value!r} is not allowed: {allowed}.")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_int(config, name, minimum=None, maximum=None):
+    value = getattr(config, name)
+    if not _is_int(value):
+        if isinstance(value, float) and value.is_integer():
+            object.__setattr__(config, name, int(value))  # 10.0 from a JSON or a slider is fine
+            value = int(value)
+        else:
+            _fail(config, name, "it must be a whole number" + _range_text(minimum, maximum))
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        _fail(config, name, "it must be a whole number" + _range_text(minimum, maximum))
+
+
+def _check_optional_int(config, name, minimum):
+    if getattr(config, name) is not None:
+        _check_int(config, name, minimum=minimum)
+
+
+def _range_text(minimum, maximum):
+    if minimum is not None and maximum is not None:
+        return f" from {minimum} to {maximum}"
+    if minimum is not None:
+        return f" >= {minimum}"
+    return ""
+
+
+def _check_float(config, name, low=None, high=None, low_open=False):
+    value = getattr(config, name)
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        bounds.append(f"<= {high:g}")
+    allowed = "it must be a finite number" + (" " + " and ".join(bounds) if bounds else "")
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        _fail(config, name, allowed)
+    if low is not None and (value < low or (low_open and value == low)):
+        _fail(config, name, allowed)
+    if high is not None and value > high:
+        _fail(config, name, allowed)
+    object.__setattr__(config, name, float(value))
+
+
+def _check_choice(config, name, choices):
+    value = getattr(config, name)
+    if not isinstance(value, str) or value not in choices:
+        _fail(config, name, "choose one of " + ", ".join(repr(c) for c in choices))
+
+
+def _check_devices(config):
+    devices = config.devices
+    if devices is None:
+        return
+    if isinstance(devices, (str, int)) and not isinstance(devices, bool):
+        devices = (devices,)  # devices=0 or devices="/gpu:0" means that one device
+    allowed = "give GPU indices like (0, 1) or device names like ('/cpu:0', '/gpu:1'), or None for all GPUs"
+    if not isinstance(devices, (tuple, list)) or not devices:
+        _fail(config, "devices", allowed)
+    for device in devices:
+        ok = (_is_int(device) and device >= 0) or (isinstance(device, str) and _DEVICE_NAME.match(device))
+        if not ok:
+            raise ValueError(f"TrainConfig.devices has {device!r}, which is not a device: {allowed}.")
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"TrainConfig.devices={tuple(devices)!r} names a device twice: {allowed}.")
+    object.__setattr__(config, "devices", tuple(devices))

@@ -1,0 +1,314 @@
+"""The dataset registry: what a `Dataset` is, and how a name becomes one.
+
+A loader is a plain function that takes keyword options and returns a `Dataset`;
+`register` files it under a name, `load` checks the options against the loader's
+signature (so a typo is a clear `ValueError`, never a `TypeError` from deep inside)
+and stamps the registered name, description and source on the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+from typing import Any, Callable
+
+import numpy as np
+
+TASKS = ("classification", "regression", "text")
+SOURCES = ("embedded", "generated", "download")
+
+# What `model.compile` gets for each task. nbmodels models output logits, so
+# "sparse_categorical_crossentropy" means from_logits=True here; `Dataset.keras_loss()`
+# builds the right object. Text is next-token classification over the vocabulary.
+_TASK_LOSS_AND_METRICS = {
+    "classification": ("sparse_categorical_crossentropy", ("accuracy",)),
+    "regression": ("mse", ("mae",)),
+    "text": ("sparse_categorical_crossentropy", ("accuracy",)),
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class Dataset:
+    """A loaded dataset: arrays plus what a model and a trainer need to know about them.
+
+    Args:
+        name: registry name; filled in by `load()`.
+        description: one sentence; filled in by `load()`.
+        task: `"classification"`, `"regression"` or `"text"` (next-token prediction).
+        train: `(x, y)`. x is float32 (int32 token ids for text); y is int32 class ids
+            (classification, text) or float32 targets (regression).
+        validation: `(x, y)` like `train`, or `None`.
+        num_classes: number of classes (the vocabulary size for text), else `None`.
+        input_shape: shape of one example, e.g. `(64,)`; defaults to `train[0].shape[1:]`.
+        loss: the loss name for `model.compile`: `"sparse_categorical_crossentropy"`
+            (meaning `from_logits=True`: models output logits) or `"mse"`. Defaults
+            from `task`. Pass `keras_loss()` to `compile` to get `from_logits` right.
+        metrics: metric names for `model.compile`, e.g. `("accuracy",)`; defaults from `task`.
+        source: `"embedded"`, `"generated"` or `"download"`; filled in by `load()`.
+        ground_truth: for generated sets, the true parameters (e.g. `{"weights": ...}`).
+        tokens_per_sample: sequence length when x holds token sequences, else `None`.
+        extras: anything else a consumer may need, e.g. `{"vocab": [...]}` for text or
+            `{"class_names": [...]}` for labelled images.
+
+    Example:
+
+    >>> from nbmodels import data
+    >>> ds = data.load("digits")
+    >>> ds.summary()
+    'digits: classification, train x (1438, 64) float32 -> y (1438,) int32, validation 359, 10 classes, source embedded'
+    >>> x_train, y_train = ds.train
+    >>> ds.loss, ds.metrics
+    ('sparse_categorical_crossentropy', ('accuracy',))
+    """
+
+    name: str = ""
+    description: str = ""
+    task: str
+    train: tuple[np.ndarray, np.ndarray]
+    validation: tuple[np.ndarray, np.ndarray] | None = None
+    num_classes: int | None = None
+    input_shape: tuple[int, ...] | None = None
+    loss: str = ""
+    metrics: tuple[str, ...] = ()
+    source: str = ""
+    ground_truth: dict[str, Any] | None = None
+    tokens_per_sample: int | None = None
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        # Frozen dataclass: derived defaults go in through object.__setattr__.
+        _check_choice("task", self.task, TASKS)
+        if self.source:
+            _check_choice("source", self.source, SOURCES)
+        object.__setattr__(self, "train", _check_split("train", self.train))
+        if self.validation is not None:
+            object.__setattr__(self, "validation", _check_split("validation", self.validation))
+        if self.task != "regression" and self.num_classes is None:
+            raise ValueError(
+                f"A {self.task} Dataset needs num_classes (the number of distinct labels); "
+                "pass num_classes=..."
+            )
+        if self.input_shape is None:
+            object.__setattr__(self, "input_shape", tuple(self.train[0].shape[1:]))
+        default_loss, default_metrics = _TASK_LOSS_AND_METRICS[self.task]
+        object.__setattr__(self, "loss", self.loss or default_loss)
+        object.__setattr__(self, "metrics", tuple(self.metrics) or default_metrics)
+
+    def summary(self) -> str:
+        """One deterministic line: name, task, shapes and dtypes, classes, source."""
+        x, y = self.train
+        parts = [
+            f"{self.name or 'dataset'}: {self.task}",
+            f"train x {x.shape} {x.dtype} -> y {y.shape} {y.dtype}",
+            f"validation {len(self.validation[0])}" if self.validation else "no validation",
+        ]
+        if self.num_classes is not None:
+            parts.append(
+                f"vocab {self.num_classes}" if self.task == "text" else f"{self.num_classes} classes"
+            )
+        if self.tokens_per_sample is not None:
+            parts.append(f"{self.tokens_per_sample} tokens/sample")
+        parts.append(f"source {self.source or 'unregistered'}")
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.summary()})"
+
+    def keras_loss(self):
+        """The loss object for `model.compile`, with `from_logits=True` for class losses.
+
+        Example:
+
+        >>> from nbmodels import data
+        >>> data.load("digits").keras_loss()  # doctest: +SKIP
+        <SparseCategoricalCrossentropy ... from_logits=True ...>
+        """
+        import keras  # heavy; only when a model is about to be compiled
+
+        if self.loss == "sparse_categorical_crossentropy":
+            return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        return keras.losses.get(self.loss)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What `list_datasets()` tells about a registered dataset, without loading it.
+
+    `options` are the keyword options `load(name, ...)` accepts.
+    """
+
+    name: str
+    description: str
+    task: str
+    source: str
+    options: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    info: DatasetInfo
+    loader: Callable[..., Dataset]
+    required: tuple[str, ...]
+    accepts_any_option: bool  # the loader takes **options
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register(
+    name: str,
+    loader: Callable[..., Dataset] | None = None,
+    *,
+    description: str,
+    task: str,
+    source: str,
+):
+    """Add a dataset to the registry, as a decorator or a plain call.
+
+    Args:
+        name: the name `load()` will take. Must not be registered already.
+        loader: a function taking keyword options and returning a `Dataset`.
+            Omit it to use `register` as a decorator.
+        description: one sentence for `list_datasets()`.
+        task: `"classification"`, `"regression"` or `"text"`.
+        source: `"embedded"`, `"generated"` or `"download"`.
+
+    Returns:
+        The loader, unchanged (so decorated functions stay callable).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from nbmodels import data
+    >>> @data.register("xor", description="The XOR truth table.",
+    ...                task="classification", source="generated")
+    ... def xor(*, repeat=1):
+    ...     x = np.tile(np.array([[0, 0], [0, 1], [1, 0], [1, 1]], "float32"), (repeat, 1))
+    ...     y = (x[:, 0] != x[:, 1]).astype("int32")
+    ...     return data.Dataset(task="classification", train=(x, y), num_classes=2)
+    >>> data.load("xor", repeat=2).summary()
+    'xor: classification, train x (8, 2) float32 -> y (8,) int32, no validation, 2 classes, source generated'
+    """
+    if not isinstance(name, str) or not name or name != name.strip():
+        raise ValueError(f"Dataset name must be a non-empty string without surrounding spaces, got {name!r}.")
+    if not isinstance(description, str) or not description:
+        raise ValueError(f"register({name!r}) needs a description: one sentence for list_datasets().")
+    _check_choice("task", task, TASKS)
+    _check_choice("source", source, SOURCES)
+
+    def add(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
+        if not callable(fn):
+            raise ValueError(f"register({name!r}) needs a callable loader, got {fn!r}.")
+        existing = _REGISTRY.get(name)
+        # Re-running the module that registered it (autoreload, importlib.reload) is fine.
+        if existing is not None and not _same_function(existing.loader, fn):
+            raise ValueError(
+                f"A dataset named {name!r} is already registered "
+                f"(by {existing.loader.__module__}.{existing.loader.__qualname__}); choose another name."
+            )
+        options, required, accepts_any = _keyword_options(name, fn)
+        info = DatasetInfo(name, description, task, source, options)
+        _REGISTRY[name] = _Entry(info, fn, required, accepts_any)
+        return fn
+
+    return add if loader is None else add(loader)
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """Every registered dataset, in registration order (embedded ones first).
+
+    Example:
+
+    >>> from nbmodels import data
+    >>> [info.name for info in data.list_datasets() if info.source != "download"]
+    ['digits', 'python_docs', 'linear_regression', 'blobs']
+    """
+    return [entry.info for entry in _REGISTRY.values()]
+
+
+def load(name: str, **options) -> Dataset:
+    """Load a registered dataset by name.
+
+    Args:
+        name: a name from `list_datasets()`.
+        **options: the loader's keyword options, e.g. `validation_split=0.2, seed=0`.
+
+    Raises:
+        ValueError: unknown name, unknown or missing option, or a bad option value.
+        DownloadError: a downloaded dataset could not be fetched.
+
+    Example:
+
+    >>> from nbmodels import data
+    >>> ds = data.load("blobs", n=300, classes=3, seed=1)
+    >>> ds.train[0].shape, ds.num_classes
+    ((240, 2), 3)
+    """
+    entry = _REGISTRY.get(name) if isinstance(name, str) else None
+    if entry is None:
+        known = ", ".join(_REGISTRY)
+        raise ValueError(f"Unknown dataset {name!r}{_did_you_mean(name, _REGISTRY)}. Known datasets: {known}.")
+    info = entry.info
+    if not entry.accepts_any_option:
+        for option in options:
+            if option not in info.options:
+                accepted = ", ".join(info.options) or "none"
+                raise ValueError(
+                    f"load({name!r}) got an unknown option {option!r}"
+                    f"{_did_you_mean(option, info.options)}. Accepted options: {accepted}."
+                )
+    missing = [option for option in entry.required if option not in options]
+    if missing:
+        example = ", ".join(f"{option}=..." for option in missing)
+        raise ValueError(f"load({name!r}) needs the option(s) {', '.join(missing)}: load({name!r}, {example}).")
+
+    dataset = entry.loader(**options)
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"The loader for {name!r} returned {type(dataset).__name__}, not a Dataset.")
+    if dataset.task != info.task:
+        raise ValueError(f"The loader for {name!r} returned a {dataset.task} Dataset but was registered as {info.task}.")
+    return dataclasses.replace(dataset, name=info.name, description=info.description, source=info.source)
+
+
+def _keyword_options(name, fn) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """(option names, required option names, takes **options) from a loader's signature."""
+    options, required, accepts_any = [], [], False
+    for parameter in inspect.signature(fn).parameters.values():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            accepts_any = True
+        elif parameter.kind in (parameter.POSITIONAL_ONLY, parameter.VAR_POSITIONAL):
+            raise ValueError(
+                f"The loader for {name!r} must take keyword options only; "
+                f"{parameter.name!r} cannot be passed by keyword."
+            )
+        else:
+            options.append(parameter.name)
+            if parameter.default is parameter.empty:
+                required.append(parameter.name)
+    return tuple(options), tuple(required), accepts_any
+
+
+def _same_function(a, b) -> bool:
+    return (a.__module__, a.__qualname__) == (getattr(b, "__module__", None), getattr(b, "__qualname__", None))
+
+
+def _did_you_mean(word, choices) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_choice(field, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{field}={value!r} is not allowed; use one of {', '.join(map(repr, allowed))}.")
+
+
+def _check_split(which, split) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(split, (tuple, list)) or len(split) != 2:
+        raise ValueError(f"Dataset {which} must be an (x, y) pair of arrays, got {type(split).__name__}.")
+    x, y = split
+    if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
+        raise ValueError(f"Dataset {which} must hold numpy arrays, got ({type(x).__name__}, {type(y).__name__}).")
+    if len(x) != len(y):
+        raise ValueError(f"Dataset {which} x has {len(x)} examples but y has {len(y)}; they must match.")
+    return (x, y)

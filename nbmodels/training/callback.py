@@ -1,0 +1,180 @@
+"""The Keras callback that feeds a Run.
+
+Per batch it does a few float operations on logs Keras has already converted; everything
+that costs more (writing events, reading the learning rate and device memory, updating
+traits that views observe) happens at most every `flush_interval` seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+
+from nbmodels.training import checkpoint
+
+
+class RunCallback(keras.callbacks.Callback):
+    def __init__(
+        self,
+        run,
+        *,
+        start_step: int,
+        total_steps: int,
+        steps_per_epoch: int,
+        batch_size: int,
+        tokens_per_sample: int | None,
+        record_every: int = 1,
+        checkpoint_every: int | None = None,
+        keep_checkpoints: int = 2,
+        flush_interval: float = 0.5,
+        memory_device: str | None = None,
+    ):
+        super().__init__()
+        self.run = run
+        self.step = start_step
+        self.total_steps = total_steps
+        self.steps_per_epoch = steps_per_epoch
+        self.batch_size = batch_size
+        self.tokens_per_sample = tokens_per_sample
+        self.record_every = record_every
+        self.checkpoint_every = checkpoint_every
+        self.keep_checkpoints = keep_checkpoints
+        self.flush_interval = flush_interval
+        self.memory_device = memory_device
+        self.diverged_at: int | None = None
+        self.stop_seen = False
+        self._pending: list[dict] = []
+        self._means: dict[str, float] = {}
+        self._epoch_base = start_step
+        self._last_flush = (time.monotonic(), start_step)
+        self._steps_per_second: float | None = None
+
+    # ---- keras hooks -----------------------------------------------------------------
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_base = self.step
+        self._means = {}  # Keras resets its running means every epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step = self._epoch_base + batch + 1
+        values = self._batch_values(batch, logs or {})
+        loss = values.get("loss", 0.0)
+        if not math.isfinite(loss):
+            self.diverged_at = self.step
+            self.model.stop_training = True
+            self._pending.append(self._step_event(values))
+            self.flush()
+            return
+        if self.step % self.record_every == 0 or self.step == self.total_steps:
+            self._pending.append(self._step_event(values))
+        now = time.monotonic()
+        if now - self._last_flush[0] >= self.flush_interval:
+            self.flush(now)
+            if self.run.stop_requested:  # a file check: only at flush time
+                self.stop_seen = True
+        if self.step >= self.total_steps or self.stop_seen:
+            self.model.stop_training = True
+        elif self.checkpoint_every and self.step % self.checkpoint_every == 0:
+            self.save_checkpoint()
+
+    def on_epoch_end(self, epoch, logs=None):
+        validation = {k: v for k, v in (logs or {}).items() if k.startswith("val_")}
+        if validation:
+            self._pending.append(
+                {"type": "validation", "step": self.step, "epoch": self.epoch, "metrics": validation}
+            )
+        self.flush()
+        if self.diverged_at is None and self.checkpoint_every is None and not self.model.stop_training:
+            self.save_checkpoint()
+
+    # ---- recording -------------------------------------------------------------------
+
+    @property
+    def epoch(self) -> float:
+        return self.step / self.steps_per_epoch
+
+    def _batch_values(self, batch: int, logs: dict) -> dict:
+        # Keras logs each metric as its running mean over the epoch so far; the value of
+        # this batch alone is n*mean_n - (n-1)*mean_(n-1) (batches have equal size).
+        values = {}
+        for key, mean in logs.items():
+            if not isinstance(mean, float):
+                continue
+            previous = self._means.get(key)
+            values[key] = mean if previous is None else (batch + 1) * mean - batch * previous
+            self._means[key] = mean
+        return values
+
+    def _step_event(self, values: dict) -> dict:
+        return {"type": "step", "step": self.step, "epoch": round(self.epoch, 6), "metrics": values}
+
+    def flush(self, now: float | None = None) -> None:
+        """Write pending events plus one progress event; update the Run's traits."""
+        now = time.monotonic() if now is None else now
+        last_time, last_step = self._last_flush
+        events, self._pending = self._pending, []
+        if self.step > last_step and now > last_time:
+            rate = (self.step - last_step) / (now - last_time)
+            # Smooth the rate so the ETA does not jump with every validation pause.
+            self._steps_per_second = rate if self._steps_per_second is None else 0.7 * self._steps_per_second + 0.3 * rate
+            samples = self._steps_per_second * self.batch_size
+            events.append(
+                {
+                    "type": "progress",
+                    "step": self.step,
+                    "samples_per_second": samples,
+                    "tokens_per_second": samples * self.tokens_per_sample if self.tokens_per_sample else None,
+                    "eta_seconds": (self.total_steps - self.step) / self._steps_per_second,
+                    "learning_rate": self._learning_rate(),
+                    "memory": memory_usage(self.memory_device),
+                }
+            )
+        self._last_flush = (now, self.step)
+        self.run.record(events)
+
+    def _learning_rate(self) -> float | None:
+        try:
+            return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        except Exception:  # an optimizer without a readable rate must not stop training
+            return None
+
+    def save_checkpoint(self):
+        self.flush()
+        return checkpoint.save(self.run, self.model, self.step, self.epoch, self.keep_checkpoints)
+
+
+def memory_usage(device: str | None) -> dict:
+    """Current and peak memory of the training device: TensorFlow's allocator on a GPU, the
+    process's resident memory on a CPU."""
+    if device and not device.upper().startswith("CPU"):
+        import tensorflow as tf
+
+        try:
+            info = tf.config.experimental.get_memory_info(device)
+            return {"device": device, "current_bytes": info["current"], "peak_bytes": info["peak"]}
+        except (ValueError, RuntimeError):
+            return {"device": device}
+    return {"device": "CPU", "current_bytes": _resident_bytes(), "peak_bytes": _peak_resident_bytes()}
+
+
+def _resident_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm") as f:
+            import os
+
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _peak_resident_bytes() -> int | None:
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024  # kilobytes on Linux
+    except (ImportError, OSError):
+        return None

@@ -1,0 +1,311 @@
+"""`train(builder, data, config)` and `Run.resume()`: one code path for both."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+
+from nbmodels.config import TrainConfig
+from nbmodels.training import checkpoint, distribute
+from nbmodels.training.inputs import TrainingData, as_training_data
+from nbmodels.training.run import Run
+
+
+@dataclasses.dataclass
+class _Job:
+    """Everything needed to (re)start a run in this process."""
+
+    builder: object
+    data: TrainingData
+    config: TrainConfig
+    callbacks: tuple
+
+
+def train(
+    builder,
+    data,
+    config: TrainConfig | None = None,
+    *,
+    loss=None,
+    metrics=None,
+    name: str | None = None,
+    root=None,
+    background: bool = False,
+    callbacks=(),
+    verbose: bool = True,
+) -> Run:
+    """Train the model `builder()` makes on `data`, recording everything in a `Run`.
+
+    Args:
+        builder: a function that returns a new `keras.Model`. It is called inside the
+            distribution strategy's scope after the precision policy is set, which is why
+            a built model cannot be passed.
+        data: an `nbmodels.data.Dataset`, an `(x, y)` tuple, or
+            `{"train": (x, y), "validation": (x, y)}`.
+        config: a `TrainConfig`; the defaults train one epoch.
+        loss, metrics: as for `model.compile`; default to the dataset's, else to what the
+            builder's model was compiled with.
+        name: a label for the run (its id adds a timestamp).
+        root: the runs folder; default `$NBMODELS_RUNS_DIR` or `~/.nbmodels/runs`.
+        background: run in a thread and return at once (dashboards do this so their
+            buttons keep working); `run.wait()` blocks until it ends.
+        callbacks: extra Keras callbacks.
+        verbose: show progress (a live HTML line in notebooks, text lines elsewhere).
+
+    Returns:
+        The `Run`. In the foreground a kernel interrupt (or Ctrl-C) stops training
+        cleanly: a checkpoint is saved, the status is 'interrupted' and `run.resume()`
+        continues.
+
+    Example:
+    >>> import keras, tempfile
+    >>> from nbmodels import TrainConfig, data, train
+    >>> digits = data.load("digits")
+    >>> def mlp():
+    ...     return keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+    ...                              keras.layers.Dense(10)])
+    >>> run = train(mlp, digits, TrainConfig(epochs=2), root=tempfile.mkdtemp(), verbose=False)
+    >>> run.status
+    'finished'
+    """
+    config = config or TrainConfig()
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"train() takes a TrainConfig as config, not {type(config).__name__}.")
+    _check_builder(builder)
+    job = _Job(builder, as_training_data(data, loss, metrics), config, tuple(callbacks))
+    runtime = distribute.resolve(config)
+    job.config.per_replica_batch_size(runtime.replicas)  # fail now, not in a thread
+    run_root = root if runtime.is_chief else _scratch_root()
+    name = name or getattr(builder, "__name__", "run").strip("<>") or "run"
+    run = Run.create(config, name=name, root=run_root, info={"data": job.data.description})
+    return _launch(run, job, runtime, resume=False, background=background, verbose=verbose)
+
+
+def resume_run(run: Run, builder=None, data=None, *, background=False, verbose=True) -> Run:
+    """See `Run.resume`."""
+    run.refresh()
+    if run.active and run._thread is not None and run._thread.is_alive():
+        raise ValueError(f"Run {run.id} is still {run.status}; stop it or wait for it before resuming.")
+    if run.status == "finished":
+        raise ValueError(f"Run {run.id} finished all {run.total_steps} steps; there is nothing to resume.")
+    job = run._resume_with
+    if builder is not None or data is not None or job is None:
+        if builder is None or data is None:
+            raise ValueError(
+                f"Run {run.id} was not trained in this process, so it does not know its model and "
+                "data: call run.resume(builder, data) with the ones it was trained with."
+            )
+        _check_builder(builder)
+        previous = job.data if job else None
+        job = _Job(builder, as_training_data(data, previous.loss if previous else None,
+                                             previous.metrics if previous else None), run.config, ())
+    runtime = distribute.resolve(job.config)
+    run._clear_stop()
+    return _launch(run, job, runtime, resume=True, background=background, verbose=verbose)
+
+
+def _launch(run: Run, job: _Job, runtime, *, resume: bool, background: bool, verbose: bool) -> Run:
+    run._resume_with = job
+    run.set_status("running", "resuming" if resume else "")
+    if background:
+        run._thread = threading.Thread(
+            target=_execute, args=(run, job, runtime, resume, False), name=f"nbmodels-{run.id}", daemon=True
+        )
+        run._thread.start()
+        return run
+    from nbmodels.training.progress import Progress
+
+    with Progress(run, enabled=verbose):
+        _execute(run, job, runtime, resume, reraise=True)
+    return run
+
+
+def _execute(run: Run, job: _Job, runtime, resume: bool, reraise: bool) -> None:
+    """Build, compile, restore, fit; every way out leaves a status and, where it makes sense,
+    a checkpoint."""
+    import keras
+
+    from nbmodels.training.callback import RunCallback
+
+    config, data = job.config, job.data
+    model = recorder = None
+    try:
+        keras.utils.set_random_seed(config.seed)
+        steps_per_epoch = data.steps_per_epoch(config.batch_size)
+        total = config.total_steps(steps_per_epoch)
+        with distribute.precision_policy(runtime.precision), runtime.strategy.scope():
+            model = job.builder()
+            if not isinstance(model, keras.Model):
+                raise ValueError(
+                    f"The builder returned {type(model).__name__}, not a keras.Model: it must "
+                    "build and return a new model each call."
+                )
+            loss, metrics = _loss_and_metrics(model, data)
+            from nbmodels.training.optimizer import make_optimizer
+
+            model.compile(
+                optimizer=make_optimizer(config, total), loss=loss, metrics=list(metrics), jit_compile=runtime.xla
+            )
+            start = 0
+            latest = run.latest_checkpoint() if resume else None
+            if latest is not None:
+                _ensure_built(model, data)
+                start = checkpoint.restore(latest, model)
+        run.model = model
+        if run.info.get("model") != model.name:
+            run.info["model"] = model.name
+            run.model_name = model.name
+            from nbmodels.training import rundir
+
+            rundir.write_json_atomic(run.path / "config.json", {**run.info, "train_config": config.to_dict()})
+        events = [{"type": "resume", "step": start}] if resume else []
+        events.append(
+            {"type": "start", "step": start, "total_steps": total, "steps_per_epoch": steps_per_epoch,
+             "resumed": resume, "parameters": int(model.count_params()), **runtime.describe()}
+        )
+        run.record(events)
+        recorder = RunCallback(
+            run,
+            start_step=start,
+            total_steps=total,
+            steps_per_epoch=steps_per_epoch,
+            batch_size=config.batch_size,
+            tokens_per_sample=data.tokens_per_sample,
+            record_every=config.record_every,
+            checkpoint_every=config.checkpoint_every,
+            keep_checkpoints=config.keep_checkpoints,
+            memory_device=_memory_device(runtime),
+        )
+        _fit(model, data, config, recorder, job.callbacks, start, total, steps_per_epoch)
+        _finish(run, model, recorder)
+    except KeyboardInterrupt:
+        if model is None or recorder is None:
+            run.set_status("interrupted", "interrupted before training started")
+        else:
+            _checkpoint_now(run, model, recorder)
+            run.set_status(
+                "interrupted",
+                f"interrupted at step {recorder.step}; checkpoint saved: run.resume() continues",
+            )
+    except BaseException as error:  # noqa: BLE001 - recorded, then raised again where someone sees it
+        run.error = error
+        run.set_status("failed", f"{type(error).__name__}: {error}")
+        if reraise:
+            raise
+
+
+def _fit(model, data, config, recorder, extra_callbacks, start, total, steps_per_epoch):
+    """model.fit over the step-addressed stream, one Keras epoch per validation round.
+
+    A run resumed mid-round first finishes that round with a shorter fit, so rounds (and
+    with them validations and checkpoints) fall on the same steps as in an uninterrupted run.
+    """
+    round_steps = config.validate_every or steps_per_epoch
+    position = start
+    while position < total:
+        into_round = position % round_steps
+        if into_round:
+            end = min(total, position - into_round + round_steps)
+            epoch_steps, epochs = end - position, 1
+        else:
+            end = total
+            epoch_steps, epochs = round_steps, math.ceil((total - position) / round_steps)
+        model.fit(
+            data.stream(config.batch_size, config.seed, position, end),
+            steps_per_epoch=epoch_steps,
+            epochs=epochs,
+            validation_data=data.validation,
+            validation_batch_size=config.batch_size,
+            callbacks=[recorder, *extra_callbacks],
+            shuffle=False,  # the stream is already shuffled, reproducibly, per pass
+            verbose=0,
+        )
+        if recorder.stop_seen or recorder.diverged_at is not None or recorder.step < end:
+            break
+        position = recorder.step
+
+
+def _finish(run: Run, model, recorder) -> None:
+    recorder.flush()
+    step = recorder.step
+    if recorder.diverged_at is not None:
+        last = run.latest_checkpoint()
+        kept = f"the last good checkpoint ({last.name}) is kept" if last else "no checkpoint had been saved yet"
+        run.set_status(
+            "diverged",
+            f"the loss became NaN or infinite at step {recorder.diverged_at}; {kept}. "
+            "Try a lower learning_rate or clip_norm=1.0.",
+        )
+    elif step < recorder.total_steps:
+        _checkpoint_now(run, model, recorder)
+        run.set_status("stopped", f"stopped at step {recorder.step} on request; checkpoint saved: run.resume() continues")
+    else:
+        _checkpoint_now(run, model, recorder)
+        run.set_status("finished")
+
+
+def _checkpoint_now(run: Run, model, recorder) -> None:
+    done = int(model.optimizer.iterations.numpy())
+    if done == recorder.step + 1:
+        # An interrupt landed between an update and its callback: the update happened, its
+        # logs are lost. Record the step (without metrics) so the history has no gap.
+        recorder.step = done
+        recorder._pending.append(recorder._step_event({}))
+    recorder.save_checkpoint()
+
+
+def _loss_and_metrics(model, data: TrainingData):
+    loss, metrics = data.loss, data.metrics
+    if loss is None and getattr(model, "loss", None) is not None:
+        return model.loss, metrics or ()
+    if loss is None:
+        raise ValueError(
+            "train() needs a loss: pass loss=... (e.g. 'sparse_categorical_crossentropy'), compile the "
+            "model in the builder, or pass an nbmodels.data.Dataset, which knows its own."
+        )
+    if data.logits and isinstance(loss, str):
+        import keras
+
+        # Dataset defaults assume the models' convention: they return logits, not probabilities.
+        by_name = {
+            "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
+            "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
+            "binary_crossentropy": keras.losses.BinaryCrossentropy,
+        }
+        if loss in by_name:
+            loss = by_name[loss](from_logits=True)
+    return loss, metrics
+
+
+def _ensure_built(model, data: TrainingData) -> None:
+    """Subclassed models create their variables on the first call; a checkpoint needs them."""
+    if all(layer.built for layer in model._flatten_layers()):
+        return
+    import tensorflow as tf
+
+    sample = tf.nest.map_structure(lambda a: a[:1], data.x)
+    model(sample, training=False)
+
+
+def _memory_device(runtime) -> str:
+    gpus = [d for d in runtime.devices if "gpu" in d]
+    return gpus[0].split("/")[-1].upper() if gpus else "CPU"
+
+
+def _check_builder(builder) -> None:
+    if hasattr(builder, "fit") and hasattr(builder, "layers"):
+        raise ValueError(
+            "train() takes a builder (a function that returns a new model), not a built model: the "
+            "model must be made inside the distribution strategy's scope after the precision policy "
+            "is set. Pass the function instead, e.g. train(make_model, ...) or train(lambda: model_fn(), ...)."
+        )
+    if not callable(builder):
+        raise ValueError(f"train() takes a builder function that returns a keras.Model, not {type(builder).__name__}.")
+
+
+def _scratch_root() -> str:
+    # Workers other than the chief train in step with it but must not write its run directory.
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="nbmodels-worker-")

@@ -1,0 +1,351 @@
+"""`Run`: the one object every view observes.
+
+Training writes to a Run; dashboards, the CLI and the Jupyter server only read it. A Run is
+plain traitlets (no widgets, no plotly, no TensorFlow), mirrored to a run directory (see
+`rundir`) so other processes see the same run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import os
+import re
+import secrets
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+from traitlets import Dict, Float, HasTraits, Int, Unicode
+
+from nbmodels.config import TrainConfig
+from nbmodels.training import rundir
+from nbmodels.training.rundir import ACTIVE, STATUSES
+
+TERMINAL = tuple(s for s in STATUSES if s not in ACTIVE + ("created",))
+
+
+class Run(HasTraits):
+    """A training run: its config, status, progress, metric history and checkpoints.
+
+    Observe any trait with `run.observe(callback, names=[...])`; `events_count` changes
+    whenever new events arrive, once per recorded batch of events.
+
+    Example:
+    >>> import tempfile
+    >>> from nbmodels import Run, TrainConfig
+    >>> run = Run.create(TrainConfig(steps=10), name="demo", root=tempfile.mkdtemp())
+    >>> run.record([{"type": "step", "step": 1, "epoch": 0.1, "metrics": {"loss": 2.3}}])
+    >>> run.step, run.metrics["loss"], run.status
+    (1, 2.3, 'created')
+    >>> Run.load(run.id, root=run.root).history[0]["metrics"]
+    {'loss': 2.3}
+    """
+
+    id = Unicode(read_only=True)
+    name = Unicode()
+    model_name = Unicode("")
+    status = Unicode("created")
+    message = Unicode("")
+    step = Int(0)
+    total_steps = Int(0)
+    epoch = Float(0.0)
+    metrics = Dict()  # the latest step's metrics
+    validation = Dict()  # the latest validation metrics
+    learning_rate = Float(None, allow_none=True)
+    samples_per_second = Float(None, allow_none=True)
+    tokens_per_second = Float(None, allow_none=True)
+    eta_seconds = Float(None, allow_none=True)
+    memory = Dict()
+    events_count = Int(0)
+
+    def __init__(self, run_id: str, root=None, **traits):
+        super().__init__(**traits)
+        self.set_trait("id", rundir.check_run_id(run_id))
+        self.root = rundir.runs_root(root)
+        self.path = self.root / run_id
+        self.events: list[dict] = []  # every standing event, in order
+        self.history: list[dict] = []  # the standing "step" events
+        self.validation_history: list[dict] = []
+        self.config = TrainConfig()
+        self.info: dict = {}  # config.json beyond the TrainConfig: data, model, created
+        self.model = None  # the trained keras.Model, in the process that trained it
+        self._offset = 0  # bytes of events.jsonl read so far
+        self._log: rundir.EventLog | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._resume_with: tuple | None = None  # (builder, data, train kwargs) in the training process
+        self._last_heartbeat = 0.0
+
+    # ---- creating and loading --------------------------------------------------------
+
+    @classmethod
+    def create(cls, config: TrainConfig, name: str = "run", root=None, info: dict | None = None) -> Run:
+        """A new run directory with config.json and status 'created'."""
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40] or "run"
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run = cls(f"{stamp}-{slug}-{secrets.token_hex(2)}", root=root, name=name)
+        run.config = config
+        run.info = {"name": name, "created": time.time(), **(info or {})}
+        run.model_name = str(run.info.get("model", ""))
+        run.path.mkdir(parents=True, exist_ok=False)
+        rundir.write_json_atomic(run.path / "config.json", {**run.info, "train_config": config.to_dict()})
+        run._write_status()
+        return run
+
+    @classmethod
+    def load(cls, run_id: str, root=None) -> Run:
+        """A run from its directory, with its history replayed (malformed lines skipped)."""
+        path = rundir.run_dir(run_id, root)
+        stored = rundir.read_json(path / "config.json")
+        if not path.is_dir() or stored is None:
+            known = ", ".join(r["id"] for r in list_runs(root)[:5]) or "none yet"
+            raise FileNotFoundError(
+                f"No run {run_id!r} under {path.parent} (config.json missing or unreadable). "
+                f"Recent runs: {known}. `nbmodels runs list` shows them all."
+            )
+        run = cls(run_id, root=root, name=str(stored.get("name", run_id)))
+        run.info = {k: v for k, v in stored.items() if k != "train_config"}
+        run.model_name = str(stored.get("model", ""))
+        try:
+            run.config = TrainConfig.from_dict(stored.get("train_config") or {})
+        except ValueError:
+            pass  # written by another version: keep the default rather than refuse to show the run
+        run.refresh()
+        return run
+
+    def refresh(self) -> int:
+        """Read events and status written since the last look (by this or another process)."""
+        events, self._offset = rundir.read_events(self.path / "events.jsonl", self._offset)
+        self._ingest(events)
+        status = rundir.read_json(self.path / "status.json")
+        if self._thread is None or not self._thread.is_alive():
+            with self.hold_trait_notifications():
+                self.status = rundir.effective_status(status)
+                if isinstance(status, dict):
+                    self.message = str(status.get("message", ""))
+        return len(events)
+
+    # ---- writing (the training process) ----------------------------------------------
+
+    def record(self, events: list[dict]) -> None:
+        """Append events to events.jsonl and apply them; one batch = one trait notification."""
+        now = time.time()
+        for event in events:
+            event.setdefault("time", now)
+        if self._log is None:
+            self._log = rundir.EventLog(self.path / "events.jsonl")
+        self._log.append(events)
+        self._offset = self._log.path.stat().st_size
+        self._ingest(events)
+        if now - self._last_heartbeat > 2.0 and self.status in ACTIVE:
+            self._write_status()
+
+    def set_status(self, status: str, message: str = "") -> None:
+        if status not in STATUSES:
+            raise ValueError(f"{status!r} is not a run status: one of {', '.join(STATUSES)}.")
+        with self.hold_trait_notifications():
+            self.status, self.message = status, message
+        self.record([{"type": "status", "status": status, "message": message}])
+        self._write_status()
+        if status in TERMINAL and self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _write_status(self) -> None:
+        self._last_heartbeat = time.time()
+        rundir.write_json_atomic(
+            self.path / "status.json",
+            {
+                "status": self.status,
+                "message": self.message,
+                "step": self.step,
+                "total_steps": self.total_steps,
+                "epoch": self.epoch,
+                "metrics": self.metrics,
+                "eta_seconds": self.eta_seconds,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "updated": self._last_heartbeat,
+            },
+        )
+
+    def _ingest(self, events: list[dict]) -> None:
+        if not events:
+            return
+        changes: dict = {}
+        for event in events:
+            kind, step = event.get("type"), event.get("step")
+            if kind == "resume" and isinstance(step, int):
+                self._drop_after(step)
+                changes["step"] = step
+                continue
+            self.events.append(event)
+            if kind == "step" and isinstance(step, int):
+                self.history.append(event)
+                changes.update(step=step, epoch=float(event.get("epoch", 0.0)), metrics=event.get("metrics", {}))
+            elif kind == "validation":
+                self.validation_history.append(event)
+                changes["validation"] = event.get("metrics", {})
+            elif kind == "progress":
+                for key in ("samples_per_second", "tokens_per_second", "eta_seconds", "learning_rate"):
+                    if key in event:
+                        changes[key] = event[key]
+                if isinstance(event.get("memory"), dict):
+                    changes["memory"] = event["memory"]
+            elif kind == "start":
+                changes["total_steps"] = int(event.get("total_steps", 0))
+            elif kind == "status" and event.get("status") in STATUSES:
+                changes.update(status=event["status"], message=str(event.get("message", "")))
+        with self.hold_trait_notifications():
+            for key, value in changes.items():
+                try:
+                    setattr(self, key, value)
+                except Exception:  # a malformed value from disk must not break a reader
+                    pass
+            self.events_count += len(events)
+
+    def _drop_after(self, step: int) -> None:
+        """A resume from the checkpoint at `step`: what came after it was lost with the process."""
+        stale = lambda e: isinstance(e.get("step"), int) and e["step"] > step  # noqa: E731
+        self.events = [e for e in self.events if not stale(e)]
+        self.history = [e for e in self.history if not stale(e)]
+        self.validation_history = [e for e in self.validation_history if not stale(e)]
+
+    # ---- stopping, waiting, resuming ----------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask the run to stop after its current step and checkpoint; any thread or process."""
+        self._stop.set()
+        (self.path / "stop").touch()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set() or (self.path / "stop").exists()
+
+    def _clear_stop(self) -> None:
+        self._stop.clear()
+        (self.path / "stop").unlink(missing_ok=True)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    def wait(self, timeout: float | None = None, poll: float = 0.5) -> str:
+        """Block until the run ends (or `timeout` seconds pass); return its status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return self.status
+        while True:
+            self.refresh()
+            if self.status not in ACTIVE + ("created",):
+                return self.status
+            if deadline is not None and time.monotonic() > deadline:
+                return self.status
+            time.sleep(poll)
+
+    def resume(self, builder=None, data=None, *, background: bool = False, verbose: bool = True) -> Run:
+        """Continue from the last checkpoint: weights, optimizer state, step, data position, history.
+
+        In the process that trained the run the builder and data are remembered; for a run
+        loaded from disk, pass the ones it was trained with.
+        """
+        from nbmodels.training.loop import resume_run
+
+        return resume_run(self, builder, data, background=background, verbose=verbose)
+
+    # ---- checkpoints ----------------------------------------------------------------
+
+    def checkpoints(self) -> list[Path]:
+        """Complete checkpoints, oldest first."""
+        folder = self.path / "checkpoints"
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.name.startswith("step-") and (p / "progress.json").exists())
+
+    def latest_checkpoint(self) -> Path | None:
+        found = self.checkpoints()
+        return found[-1] if found else None
+
+    def prune_checkpoints(self, keep: int) -> None:
+        for old in self.checkpoints()[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    # ---- display --------------------------------------------------------------------
+
+    def summary(self) -> str:
+        """One line: id, status, step, latest metrics; stable for a finished run."""
+        total = f"/{self.total_steps}" if self.total_steps else ""
+        shown = {**self.metrics, **self.validation}
+        values = " ".join(f"{k}={_fmt(v)}" for k, v in sorted(shown.items()))
+        return f"Run {self.id} {self.status} step {self.step}{total}" + (f" {values}" if values else "")
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        fraction = self.step / self.total_steps if self.total_steps else 0.0
+        rows = [("status", self.status + (f" — {self.message}" if self.message else ""))]
+        rows.append(("step", f"{self.step}/{self.total_steps or '?'} (epoch {self.epoch:.2f})"))
+        rows += [(k, _fmt(v)) for k, v in sorted({**self.metrics, **self.validation}.items())]
+        if self.samples_per_second:
+            speed = f"{self.samples_per_second:,.0f} samples/s"
+            if self.tokens_per_second:
+                speed += f", {self.tokens_per_second:,.0f} tokens/s"
+            rows.append(("speed", speed))
+        if self.eta_seconds is not None and self.active:
+            rows.append(("ETA", format_seconds(self.eta_seconds)))
+        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
+                       f"{html.escape(str(v))}</td></tr>" for k, v in rows)
+        return (
+            f"<div class='nbmodels-run'><b>{html.escape(self.name)}</b> <code>{html.escape(self.id)}</code>"
+            f"<br><progress value='{fraction:.4f}' max='1' style='width:20em'></progress>"
+            f"<table>{body}</table></div>"
+        )
+
+
+def list_runs(root=None) -> list[dict]:
+    """A summary of every run under the root, newest first; unreadable runs are skipped."""
+    base = rundir.runs_root(root)
+    if not base.is_dir():
+        return []
+    found = []
+    for path in base.iterdir():
+        stored = rundir.read_json(path / "config.json")
+        if not isinstance(stored, dict) or not rundir._RUN_ID.match(path.name):
+            continue
+        status = rundir.read_json(path / "status.json")
+        status = status if isinstance(status, dict) else {}
+        found.append(
+            {
+                "id": path.name,
+                "name": stored.get("name", path.name),
+                "model": stored.get("model", ""),
+                "status": rundir.effective_status(status or None),
+                "step": status.get("step", 0),
+                "total_steps": status.get("total_steps", 0),
+                "metrics": status.get("metrics") or {},
+                "eta_seconds": status.get("eta_seconds"),
+                "created": stored.get("created", 0),
+                "updated": status.get("updated", stored.get("created", 0)),
+            }
+        )
+    return sorted(found, key=lambda r: r["created"] if isinstance(r["created"], (int, float)) else 0, reverse=True)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
