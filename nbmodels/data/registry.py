@@ -167,7 +167,9 @@ def register(
     """Add a dataset to the registry, as a decorator or a plain call.
 
     Args:
-        name: the name `load()` will take. Must not be registered already.
+        name: the name `load()` will take. Must not be taken by another loader;
+            registering the same function again (re-running a notebook cell,
+            reloading a module) replaces it.
         loader: a function taking keyword options and returning a `Dataset`.
             Omit it to use `register` as a decorator.
         description: one sentence for `list_datasets()`.

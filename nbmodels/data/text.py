@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from nbmodels.data._checks import check_fraction, check_int
-from nbmodels.data.fetch import fetch
+from nbmodels.data.network import fetch
 from nbmodels.data.registry import Dataset
 
 TEXT_ALTERNATIVE = (
-    "nbmodels.data.load('python_docs') and nbmodels.data.text_corpus() are embedded "
+    "nbmodels.data.load('python_docs') and nbmodels.data.text_corpus() give embedded "
     "English text that works offline."
 )
 

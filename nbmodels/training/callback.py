@@ -72,8 +72,6 @@ class RunCallback(keras.callbacks.Callback):
         now = time.monotonic()
         if now - self._last_flush[0] >= self.flush_interval:
             self.flush(now)
-            if self.run.stop_requested:  # a file check: only at flush time
-                self.stop_seen = True
         if self.step >= self.total_steps or self.stop_seen:
             self.model.stop_training = True
         elif self.checkpoint_every and self.step % self.checkpoint_every == 0:
@@ -133,6 +131,9 @@ class RunCallback(keras.callbacks.Callback):
             )
         self._last_flush = (now, self.step)
         self.run.record(events)
+        if self.run.stop_requested:  # a file check, so only at flush time
+            self.stop_seen = True
+            self.model.stop_training = True
 
     def _learning_rate(self) -> float | None:
         try:
@@ -142,7 +143,11 @@ class RunCallback(keras.callbacks.Callback):
 
     def save_checkpoint(self):
         self.flush()
-        return checkpoint.save(self.run, self.model, self.step, self.epoch, self.keep_checkpoints)
+        saved = checkpoint.save(self.run, self.model, self.step, self.epoch, self.keep_checkpoints)
+        if saved is None:  # the weights went NaN in this step's update
+            self.diverged_at = self.step
+            self.model.stop_training = True
+        return saved
 
 
 def memory_usage(device: str | None) -> dict:

@@ -21,7 +21,13 @@ def _state(model) -> list:
     return list(model.variables) + list(model.optimizer.variables)
 
 
-def save(run, model, step: int, epoch: float, keep: int) -> Path:
+def save(run, model, step: int, epoch: float, keep: int) -> Path | None:
+    """Write a checkpoint; None (and nothing written) when a weight is NaN or infinite, so
+    the last checkpoint on disk is always a good one."""
+    variables = _state(model)
+    arrays = [np.asarray(v.numpy()) for v in variables]
+    if not all(np.isfinite(a).all() for a in arrays if np.issubdtype(a.dtype, np.floating)):
+        return None
     folder = run.path / "checkpoints"
     folder.mkdir(exist_ok=True)
     final = folder / f"step-{step:09d}"
@@ -30,8 +36,7 @@ def save(run, model, step: int, epoch: float, keep: int) -> Path:
     tmp = folder / f".tmp-{step:09d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    variables = _state(model)
-    np.savez(tmp / "variables.npz", *[np.asarray(v.numpy()) for v in variables])
+    np.savez(tmp / "variables.npz", *arrays)
     progress = {
         "step": step,
         "epoch": epoch,

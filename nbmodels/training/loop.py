@@ -256,17 +256,21 @@ def _checkpoint_now(run: Run, model, recorder) -> None:
 
 
 def _loss_and_metrics(model, data: TrainingData):
+    """The loss and metrics to compile with: given to train(), else the dataset's, else what
+    the builder compiled the model with."""
+    import keras
+
     loss, metrics = data.loss, data.metrics
-    if loss is None and getattr(model, "loss", None) is not None:
-        return model.loss, metrics or ()
+    if model.compiled:
+        compiled = keras.saving.deserialize_keras_object(model.get_compile_config())
+        loss = loss if loss is not None else compiled.get("loss")
+        metrics = metrics or compiled.get("metrics") or ()
     if loss is None:
         raise ValueError(
             "train() needs a loss: pass loss=... (e.g. 'sparse_categorical_crossentropy'), compile the "
             "model in the builder, or pass an nbmodels.data.Dataset, which knows its own."
         )
     if data.logits and isinstance(loss, str):
-        import keras
-
         # Dataset defaults assume the models' convention: they return logits, not probabilities.
         by_name = {
             "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,

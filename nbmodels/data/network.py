@@ -96,7 +96,7 @@ def fetch(
     >>> from nbmodels.data import fetch
     >>> path = fetch("https://www.gutenberg.org/cache/epub/100/pg100.txt")  # doctest: +SKIP
     >>> path.name  # doctest: +SKIP
-    '…-pg100.txt'
+    '...-pg100.txt'
     """
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ValueError(f"url={url!r} is not allowed; pass an http:// or https:// address.")

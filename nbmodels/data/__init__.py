@@ -1,0 +1,35 @@
+"""Datasets by name: embedded ones that work offline, generated ones with known ground
+truth, and downloaded ones that say so, and name an offline alternative, when they fail.
+
+Importing this package is cheap: scikit-learn and Keras are imported only by the loaders
+that need them.
+
+Example:
+
+>>> from nbmodels import data
+>>> [(info.name, info.source) for info in data.list_datasets()][:3]
+[('digits', 'embedded'), ('python_docs', 'embedded'), ('linear_regression', 'generated')]
+>>> ds = data.load("digits", validation_split=0.2, seed=0)
+>>> ds
+Dataset(digits: classification, train x (1438, 64) float32 -> y (1438,) int32, validation 359, 10 classes, source embedded)
+"""
+
+from nbmodels.data.network import DownloadError, data_dir, fetch
+from nbmodels.data.registry import Dataset, DatasetInfo, list_datasets, load, register
+from nbmodels.data.text import load_text, text_corpus
+
+# Importing these registers their datasets, in this order: offline ones first.
+from nbmodels.data import embedded, synthetic, downloads  # noqa: E402,F401  isort: skip
+
+__all__ = [
+    "Dataset",
+    "DatasetInfo",
+    "DownloadError",
+    "data_dir",
+    "fetch",
+    "list_datasets",
+    "load",
+    "load_text",
+    "register",
+    "text_corpus",
+]
