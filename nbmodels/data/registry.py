@@ -19,8 +19,8 @@ TASKS = ("classification", "regression", "text")
 SOURCES = ("embedded", "generated", "download")
 
 # What `model.compile` gets for each task. nbmodels models output logits, so
-# "sparse_categorical_crossentropy" means from_logits=True here; `Dataset.keras_loss()`
-# builds the right object. Text is next-token classification over the vocabulary.
+# "sparse_categorical_crossentropy" means from_logits=True here (nbmodels.train builds
+# the loss that way). Text is next-token classification over the vocabulary.
 _TASK_LOSS_AND_METRICS = {
     "classification": ("sparse_categorical_crossentropy", ("accuracy",)),
     "regression": ("mse", ("mae",)),
@@ -42,8 +42,8 @@ class Dataset:
         num_classes: number of classes (the vocabulary size for text), else `None`.
         input_shape: shape of one example, e.g. `(64,)`; defaults to `train[0].shape[1:]`.
         loss: the loss name for `model.compile`: `"sparse_categorical_crossentropy"`
-            (meaning `from_logits=True`: models output logits) or `"mse"`. Defaults
-            from `task`. Pass `keras_loss()` to `compile` to get `from_logits` right.
+            (meaning `from_logits=True`: models output logits; `nbmodels.train` compiles
+            it that way) or `"mse"`. Defaults from `task`.
         metrics: metric names for `model.compile`, e.g. `("accuracy",)`; defaults from `task`.
         source: `"embedded"`, `"generated"` or `"download"`; filled in by `load()`.
         ground_truth: for generated sets, the true parameters (e.g. `{"weights": ...}`).
@@ -114,21 +114,6 @@ class Dataset:
 
     def __repr__(self) -> str:
         return f"Dataset({self.summary()})"
-
-    def keras_loss(self):
-        """The loss object for `model.compile`, with `from_logits=True` for class losses.
-
-        Example:
-
-        >>> from nbmodels import data
-        >>> data.load("digits").keras_loss()  # doctest: +SKIP
-        <SparseCategoricalCrossentropy ... from_logits=True ...>
-        """
-        import keras  # heavy; only when a model is about to be compiled
-
-        if self.loss == "sparse_categorical_crossentropy":
-            return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        return keras.losses.get(self.loss)
 
 
 @dataclasses.dataclass(frozen=True)

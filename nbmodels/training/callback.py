@@ -47,7 +47,7 @@ class RunCallback(keras.callbacks.Callback):
         self.stop_seen = False
         self._pending: list[dict] = []
         self._means: dict[str, float] = {}
-        self._epoch_base = start_step
+        self._epoch_base = self._start_step = start_step
         self._last_flush = (time.monotonic(), start_step)
         self._steps_per_second: float | None = None
 
@@ -113,7 +113,8 @@ class RunCallback(keras.callbacks.Callback):
         now = time.monotonic() if now is None else now
         last_time, last_step = self._last_flush
         events, self._pending = self._pending, []
-        if self.step > last_step and now > last_time:
+        # The first interval includes tracing and compiling: no rate from it.
+        if self.step > last_step > self._start_step and now > last_time:
             rate = (self.step - last_step) / (now - last_time)
             # Smooth the rate so the ETA does not jump with every validation pause.
             self._steps_per_second = rate if self._steps_per_second is None else 0.7 * self._steps_per_second + 0.3 * rate

@@ -1,4 +1,4 @@
-"""keras.datasets wrappers and the Keras loss. Nothing is downloaded."""
+"""keras.datasets wrappers. Nothing is downloaded."""
 
 import os
 import socket
@@ -82,14 +82,3 @@ def test_real_keras_offline_raises_download_error(monkeypatch):
     with pytest.raises(data.DownloadError, match="Could not download mnist: .*Name or service not known.*digits"):
         data.load("mnist")
 
-
-def test_keras_loss_uses_logits_for_classes_and_mse_for_regression():
-    keras = pytest.importorskip("keras")
-    loss = data.load("blobs", n=20).keras_loss()
-    assert isinstance(loss, keras.losses.SparseCategoricalCrossentropy)
-    assert loss.get_config()["from_logits"] is True
-    logits = np.array([[4.0, 0.0, 0.0]], np.float32)
-    expected = -np.log(np.exp(4.0) / (np.exp(4.0) + 2.0))
-    np.testing.assert_allclose(float(loss(np.array([0]), logits)), expected, rtol=1e-5)
-    mse = data.load("linear_regression", n=20).keras_loss()
-    np.testing.assert_allclose(float(mse(np.array([1.0, 2.0]), np.array([1.0, 4.0]))), 2.0)
