@@ -46,18 +46,24 @@ def resolve(config: TrainConfig) -> Runtime:
     from nbmodels.devices import devices as list_devices
     from nbmodels.devices import recommended_precision
 
+    name = config.strategy
+    if name == "auto" and _tf_config_workers() > 1:
+        name = "multi_worker"
+    if name == "multi_worker":
+        # Collective ops are configured when the strategy is made, which TensorFlow allows
+        # only before its runtime starts: make it before anything below touches devices.
+        _strategy(name, (), tf)
+
     gpus = list_devices("GPU")
     if config.devices is None:
         names = tuple(f"/gpu:{d.index}" for d in gpus) or ("/cpu:0",)
     else:
         names = tuple(f"/gpu:{d}" if isinstance(d, int) else d.lower() for d in config.devices)
-    _check_devices_exist(names, tf)
+    if name != "multi_worker":  # a worker's devices are named per job once the cluster is up
+        _check_devices_exist(names, tf)
 
-    name = config.strategy
     if name == "auto":
-        if _tf_config_workers() > 1:
-            name = "multi_worker"
-        elif tf.config.list_logical_devices("TPU"):
+        if tf.config.list_logical_devices("TPU"):
             name = "tpu"
         elif len(names) > 1:
             name = "mirrored"
@@ -69,7 +75,7 @@ def resolve(config: TrainConfig) -> Runtime:
             "use strategy='mirrored' (or 'auto') for several."
         )
 
-    strategy = _strategy(name, names, tf)
+    strategy = _strategy(name, () if name == "multi_worker" else names, tf)
     used_gpus = [d for d in gpus if f"/gpu:{d.index}" in names]
     precision = config.precision
     if precision == "auto":
@@ -110,7 +116,13 @@ def _strategy(name, devices, tf):
                 "describe the cluster (every worker's address and this worker's index), set before "
                 "the kernel starts; see https://www.tensorflow.org/guide/distributed_training."
             )
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        try:
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as error:
+            raise ValueError(
+                "TrainConfig.strategy='multi_worker' must be set up before TensorFlow runs anything in "
+                f"this process ({error}): restart the kernel and call train() before other TensorFlow work."
+            ) from None
     elif name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
         tf.config.experimental_connect_to_cluster(resolver)

@@ -66,6 +66,18 @@ class TrainingData:
         )
 
 
+    def validation_stream(self, batch_size: int):
+        """The validation examples in order, as a tf.data.Dataset (None without any).
+
+        A dataset rather than arrays: Keras cannot hand numpy arrays to a multi-worker strategy.
+        """
+        if self.validation is None:
+            return None
+        import tensorflow as tf
+
+        return tf.data.Dataset.from_tensor_slices(tuple(self.validation)).batch(batch_size).prefetch(2)
+
+
 def as_training_data(data, loss=None, metrics=None) -> TrainingData:
     """Accepts an `nbmodels.data.Dataset`, an (x, y) tuple, or {"train": (x, y), "validation": (x, y)}."""
     if hasattr(data, "train") and hasattr(data, "task"):  # an nbmodels.data.Dataset

@@ -152,6 +152,8 @@ def _execute(run: Run, job: _Job, runtime, resume: bool, reraise: bool) -> None:
             if latest is not None:
                 _ensure_built(model, data)
                 start = checkpoint.restore(latest, model)
+        if runtime.strategy_name == "multi_worker":
+            _work_around_multi_worker_build(model, data, config, runtime)
         run.model = model
         if run.info.get("model") != model.name:
             run.info["model"] = model.name
@@ -202,6 +204,7 @@ def _fit(model, data, config, recorder, extra_callbacks, start, total, steps_per
     with them validations and checkpoints) fall on the same steps as in an uninterrupted run.
     """
     round_steps = config.validate_every or steps_per_epoch
+    validation = data.validation_stream(config.batch_size)
     position = start
     while position < total:
         into_round = position % round_steps
@@ -215,8 +218,7 @@ def _fit(model, data, config, recorder, extra_callbacks, start, total, steps_per
             data.stream(config.batch_size, config.seed, position, end),
             steps_per_epoch=epoch_steps,
             epochs=epochs,
-            validation_data=data.validation,
-            validation_batch_size=config.batch_size,
+            validation_data=validation,
             callbacks=[recorder, *extra_callbacks],
             shuffle=False,  # the stream is already shuffled, reproducibly, per pass
             verbose=0,
@@ -290,6 +292,33 @@ def _ensure_built(model, data: TrainingData) -> None:
 
     sample = tf.nest.map_structure(lambda a: a[:1], data.x)
     model(sample, training=False)
+
+
+def _work_around_multi_worker_build(model, data: TrainingData, config: TrainConfig, runtime) -> None:
+    """Two Keras 3 bugs make fit() fail under MultiWorkerMirroredStrategy (keras-team/keras#20585):
+
+    1. fit() builds metric and optimizer state from a batch it averages with
+       `strategy.reduce`, which cannot take an (x, y) batch: build from one local batch
+       instead and skip fit's own attempt.
+    2. Step logs are scalars, but Keras averages them across workers with
+       `strategy.reduce("MEAN", v, axis=0)`: give them that axis (shape (1,)); the reduce
+       takes it away again.
+    """
+    import keras
+
+    sample = next(iter(data.stream(config.per_replica_batch_size(runtime.replicas), config.seed, 0, 1)))
+    model._maybe_symbolic_build(data_batch=sample)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+    def with_axis(step):
+        def wrapped(batch):
+            logs = step(batch)
+            return {k: keras.ops.reshape(v, (1,)) if len(v.shape) == 0 else v for k, v in logs.items()}
+
+        return wrapped
+
+    model.train_step = with_axis(model.train_step)
+    model.test_step = with_axis(model.test_step)
 
 
 def _memory_device(runtime) -> str:
