@@ -121,7 +121,9 @@ class Run(HasTraits):
         events, self._offset = rundir.read_events(self.path / "events.jsonl", self._offset)
         self._ingest(events)
         status = rundir.read_json(self.path / "status.json")
-        if self._thread is None or not self._thread.is_alive():
+        # An unreadable status.json (not ours: we replace it atomically) is skipped; the
+        # status events in events.jsonl then tell the story.
+        if status is not None and (self._thread is None or not self._thread.is_alive()):
             with self.hold_trait_notifications():
                 self.status = rundir.effective_status(status)
                 if isinstance(status, dict):

@@ -164,16 +164,3 @@ def effective_status(status: dict | None, stale_after: float = 120.0) -> str:
     if not same_host and isinstance(updated, (int, float)) and time.time() - updated > stale_after:
         return "interrupted"
     return value
-
-
-def step_history(events: list[dict]) -> list[dict]:
-    """The step events that stand, with stretches lost to a resume dropped (see schema)."""
-    steps: list[dict] = []
-    for event in events:
-        kind = event.get("type")
-        if kind == "step" and isinstance(event.get("step"), int):
-            steps.append(event)
-        elif kind == "resume" and isinstance(event.get("step"), int):
-            while steps and steps[-1]["step"] > event["step"]:
-                steps.pop()
-    return steps
