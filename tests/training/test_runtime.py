@@ -1,0 +1,54 @@
+"""What a config turns into: precision policy, XLA, schedules, accumulation, strategy choice."""
+
+import functools
+
+import numpy as np
+import pytest
+
+from nbmodels import TrainConfig, train
+from nbmodels.models import mlp
+from nbmodels.training import distribute
+from nbmodels.training.optimizer import learning_rate
+
+builder = functools.partial(mlp, (8,), 2, hidden=(16,))
+
+
+def xor(xor_data):
+    from nbmodels.data import Dataset
+
+    return Dataset(task="classification", train=xor_data["train"], validation=xor_data["validation"], num_classes=2)
+
+
+def test_auto_on_cpu_is_float32_default_strategy_no_xla():
+    runtime = distribute.resolve(TrainConfig())
+    assert (runtime.precision, runtime.xla, runtime.strategy_name, runtime.replicas) == ("float32", False, "default", 1)
+    assert distribute.resolve(TrainConfig(xla="on")).xla is True
+
+
+def test_mixed_bfloat16_trains_with_float32_logits(runs_root, xor_data):
+    run = train(builder, xor(xor_data), TrainConfig(steps=20, batch_size=32, precision="mixed_bfloat16"), verbose=False)
+    assert run.status == "finished"
+    start = next(e for e in run.events if e["type"] == "start")
+    assert start["precision"] == "mixed_bfloat16"
+    assert run.model.layers[1].dtype_policy.name == "mixed_bfloat16"
+    assert run.model.output.dtype == "float32"
+    assert np.isfinite(run.metrics["loss"])
+
+
+def test_warmup_cosine_schedule_and_accumulation(runs_root, xor_data):
+    config = TrainConfig(steps=56, batch_size=32, lr_schedule="warmup_cosine", warmup_steps=8,
+                         learning_rate=1e-2, min_lr_ratio=0.1, grad_accum_steps=2, record_every=2)
+    schedule = learning_rate(config, total_steps=56)
+    updates = np.array([float(schedule(u)) for u in range(0, 28)])
+    assert updates[0] == 0.0 and updates[4] == pytest.approx(1e-2)  # 8 batches = 4 updates of warmup
+    assert np.all(np.diff(updates[4:]) <= 0) and updates[-1] > 1e-3 * 0.99
+    run = train(builder, xor(xor_data), config, verbose=False)
+    assert run.status == "finished" and run.step == 56
+    assert [e["step"] for e in run.history] == list(range(2, 57, 2))  # record_every=2
+    assert int(run.model.optimizer.iterations.numpy()) == 28  # 56 batches, an update every 2
+
+
+def test_cosine_decays_to_the_floor():
+    schedule = learning_rate(TrainConfig(lr_schedule="cosine", learning_rate=1.0, min_lr_ratio=0.1), total_steps=100)
+    assert float(schedule(0)) == pytest.approx(1.0) and float(schedule(100)) == pytest.approx(0.1)
+    assert learning_rate(TrainConfig(learning_rate=0.5), total_steps=10) == 0.5
