@@ -248,8 +248,9 @@ def _finish(run: Run, model, recorder) -> None:
 
 
 def _checkpoint_now(run: Run, model, recorder) -> None:
+    # optimizer.iterations counts updates; it counts batches only without accumulation.
     done = int(model.optimizer.iterations.numpy())
-    if done == recorder.step + 1:
+    if not model.optimizer.gradient_accumulation_steps and done == recorder.step + 1:
         # An interrupt landed between an update and its callback: the update happened, its
         # logs are lost. Record the step (without metrics) so the history has no gap.
         recorder.step = done
