@@ -52,3 +52,25 @@ def test_cosine_decays_to_the_floor():
     schedule = learning_rate(TrainConfig(lr_schedule="cosine", learning_rate=1.0, min_lr_ratio=0.1), total_steps=100)
     assert float(schedule(0)) == pytest.approx(1.0) and float(schedule(100)) == pytest.approx(0.1)
     assert learning_rate(TrainConfig(learning_rate=0.5), total_steps=10) == 0.5
+
+
+def test_sequence_data_reports_tokens_per_second(runs_root):
+    import keras
+
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 20, size=(256, 12)).astype("int32")
+
+    def tiny_lm():
+        inputs = keras.Input((12,), dtype="int32")
+        hidden = keras.layers.Embedding(20, 8)(inputs)
+        return keras.Model(inputs, keras.layers.Dense(20)(hidden))
+
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    config = TrainConfig(epochs=6, batch_size=16, validate_every=4)
+    run = train(tiny_lm, (tokens, np.roll(tokens, -1, axis=1)),
+                config, loss=loss, verbose=False)
+    progress = [e for e in run.events if e["type"] == "progress"]
+    assert progress, "no progress event"
+    for event in progress:
+        assert event["tokens_per_second"] == pytest.approx(event["samples_per_second"] * 12)
+    assert run.tokens_per_second > 0
