@@ -6,9 +6,14 @@ import dataclasses
 import math
 import threading
 
+import keras
+
 from nbmodels.config import TrainConfig
-from nbmodels.training import checkpoint, distribute
+from nbmodels.training import checkpoint, distribute, rundir
+from nbmodels.training.callback import RunCallback
 from nbmodels.training.inputs import TrainingData, as_training_data
+from nbmodels.training.optimizer import make_optimizer
+from nbmodels.training.progress import Progress
 from nbmodels.training.run import Run
 
 
@@ -114,8 +119,6 @@ def _launch(run: Run, job: _Job, runtime, *, resume: bool, background: bool, ver
         )
         run._thread.start()
         return run
-    from nbmodels.training.progress import Progress
-
     with Progress(run, enabled=verbose):
         _execute(run, job, runtime, resume, reraise=True)
     return run
@@ -124,43 +127,13 @@ def _launch(run: Run, job: _Job, runtime, *, resume: bool, background: bool, ver
 def _execute(run: Run, job: _Job, runtime, resume: bool, reraise: bool) -> None:
     """Build, compile, restore, fit; every way out leaves a status and, where it makes sense,
     a checkpoint."""
-    import keras
-
-    from nbmodels.training.callback import RunCallback
-
     config, data = job.config, job.data
     model = recorder = None
     try:
         keras.utils.set_random_seed(config.seed)
         steps_per_epoch = data.steps_per_epoch(config.batch_size)
         total = config.total_steps(steps_per_epoch)
-        with distribute.precision_policy(runtime.precision), runtime.strategy.scope():
-            model = job.builder()
-            if not isinstance(model, keras.Model):
-                raise ValueError(
-                    f"The builder returned {type(model).__name__}, not a keras.Model: it must "
-                    "build and return a new model each call."
-                )
-            loss, metrics = _loss_and_metrics(model, data)
-            from nbmodels.training.optimizer import make_optimizer
-
-            model.compile(
-                optimizer=make_optimizer(config, total), loss=loss, metrics=list(metrics), jit_compile=runtime.xla
-            )
-            start = 0
-            latest = run.latest_checkpoint() if resume else None
-            if latest is not None:
-                _ensure_built(model, data)
-                start = checkpoint.restore(latest, model)
-        if runtime.strategy_name == "multi_worker":
-            _work_around_multi_worker_build(model, data, config, runtime)
-        run.model = model
-        if run.info.get("model") != model.name:
-            run.info["model"] = model.name
-            run.model_name = model.name
-            from nbmodels.training import rundir
-
-            rundir.write_json_atomic(run.path / "config.json", {**run.info, "train_config": config.to_dict()})
+        model, start = _build(run, job, runtime, total, resume)
         events = [{"type": "resume", "step": start}] if resume else []
         events.append(
             {"type": "start", "step": start, "total_steps": total, "steps_per_epoch": steps_per_epoch,
@@ -195,6 +168,32 @@ def _execute(run: Run, job: _Job, runtime, resume: bool, reraise: bool) -> None:
         run.set_status("failed", f"{type(error).__name__}: {error}")
         if reraise:
             raise
+
+
+def _build(run: Run, job: _Job, runtime, total: int, resume: bool):
+    """The compiled model, restored from the last checkpoint when resuming, and its step."""
+    with distribute.precision_policy(runtime.precision), runtime.strategy.scope():
+        model = job.builder()
+        if not isinstance(model, keras.Model):
+            raise ValueError(
+                f"The builder returned {type(model).__name__}, not a keras.Model: it must "
+                "build and return a new model each call."
+            )
+        loss, metrics = _loss_and_metrics(model, job.data)
+        optimizer = make_optimizer(job.config, total)
+        model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics), jit_compile=runtime.xla)
+        start = 0
+        latest = run.latest_checkpoint() if resume else None
+        if latest is not None:
+            _ensure_built(model, job.data)
+            start = checkpoint.restore(latest, model)
+    if runtime.strategy_name == "multi_worker":
+        _work_around_multi_worker_build(model, job.data, job.config, runtime)
+    run.model = model
+    if run.info.get("model") != model.name:
+        run.info["model"] = run.model_name = model.name
+        rundir.write_json_atomic(run.path / "config.json", {**run.info, "train_config": job.config.to_dict()})
+    return model, start
 
 
 def _fit(model, data, config, recorder, extra_callbacks, start, total, steps_per_epoch):
@@ -261,8 +260,6 @@ def _checkpoint_now(run: Run, model, recorder) -> None:
 def _loss_and_metrics(model, data: TrainingData):
     """The loss and metrics to compile with: given to train(), else the dataset's, else what
     the builder compiled the model with."""
-    import keras
-
     loss, metrics = data.loss, data.metrics
     if model.compiled:
         compiled = keras.saving.deserialize_keras_object(model.get_compile_config())
@@ -287,11 +284,9 @@ def _loss_and_metrics(model, data: TrainingData):
 
 def _ensure_built(model, data: TrainingData) -> None:
     """Subclassed models create their variables on the first call; a checkpoint needs them."""
-    if all(layer.built for layer in model._flatten_layers()):
+    if model.built:
         return
-    import tensorflow as tf
-
-    sample = tf.nest.map_structure(lambda a: a[:1], data.x)
+    sample = keras.tree.map_structure(lambda a: a[:1], data.x)
     model(sample, training=False)
 
 
@@ -305,8 +300,6 @@ def _work_around_multi_worker_build(model, data: TrainingData, config: TrainConf
        `strategy.reduce("MEAN", v, axis=0)`: give them that axis (shape (1,)); the reduce
        takes it away again.
     """
-    import keras
-
     sample = next(iter(data.stream(config.per_replica_batch_size(runtime.replicas), config.seed, 0, 1)))
     model._maybe_symbolic_build(data_batch=sample)
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None

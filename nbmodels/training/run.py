@@ -72,6 +72,7 @@ class Run(HasTraits):
         self.config = TrainConfig()
         self.info: dict = {}  # config.json beyond the TrainConfig: data, model, created
         self.model = None  # the trained keras.Model, in the process that trained it
+        self.error: BaseException | None = None  # why a run 'failed', in that process
         self._offset = 0  # bytes of events.jsonl read so far
         self._log: rundir.EventLog | None = None
         self._stop = threading.Event()
