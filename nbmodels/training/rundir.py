@@ -92,6 +92,9 @@ def _jsonable(value):
     return str(value)
 
 
+_ENCODER = json.JSONEncoder(default=_jsonable)  # one instance: json.dumps builds one per call
+
+
 class EventLog:
     """Appends events to events.jsonl; one `write` call per batch of events."""
 
@@ -102,7 +105,8 @@ class EventLog:
     def append(self, events: list[dict]) -> None:
         if not events:
             return
-        self._file.write("".join(json.dumps(e, default=_jsonable, allow_nan=True) + "\n" for e in events))
+        encode = _ENCODER.encode
+        self._file.write("".join(encode(e) + "\n" for e in events))
         self._file.flush()
 
     def close(self) -> None:
