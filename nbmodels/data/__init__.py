@@ -17,11 +17,13 @@ Dataset(digits: classification, train x (1438, 64) float32 -> y (1438,) int32, v
 from nbmodels.data.network import DownloadError, data_dir, fetch
 from nbmodels.data.registry import Dataset, DatasetInfo, list_datasets, load, register
 from nbmodels.data.text import load_text, text_corpus
+from nbmodels.data.tokenizers import CharTokenizer
 
 # Importing these registers their datasets, in this order: offline ones first.
 from nbmodels.data import embedded, synthetic, downloads  # noqa: E402,F401  isort: skip
 
 __all__ = [
+    "CharTokenizer",
     "Dataset",
     "DatasetInfo",
     "DownloadError",

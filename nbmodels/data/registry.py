@@ -209,7 +209,7 @@ def list_datasets() -> list[DatasetInfo]:
 
     >>> from nbmodels import data
     >>> [info.name for info in data.list_datasets() if info.source != "download"]
-    ['digits', 'python_docs', 'linear_regression', 'blobs']
+    ['digits', 'python_docs', 'linear_regression', 'blobs', 'key_token']
     """
     return [entry.info for entry in _REGISTRY.values()]
 

@@ -15,6 +15,7 @@ BUILT_IN = {
     "python_docs": ("text", "embedded"),
     "linear_regression": ("regression", "generated"),
     "blobs": ("classification", "generated"),
+    "key_token": ("classification", "generated"),
     "mnist": ("classification", "download"),
     "fashion_mnist": ("classification", "download"),
     "cifar10": ("classification", "download"),
