@@ -69,13 +69,14 @@ def test_killed_process_leaves_a_readable_resumable_run(runs_root, capsys):
     assert steps == list(range(1, checkpoint_step + 31))
 
 
-def test_mirrored_on_two_logical_cpus_matches_single_device():
+def test_mirrored_on_two_logical_cpus_matches_single_device(runs_root):
     results = result_of(child("strategies"))
     single, mirrored = results["single"], results["mirrored"]
     assert mirrored["strategy"] == "mirrored" and mirrored["replicas"] == 2
     assert single["status"] == mirrored["status"] == "finished"
     assert single["loss"] < 0.45  # it learned
-    assert abs(mirrored["loss"] - single["loss"]) < 0.05
+    # The global batch is split evenly, so the two runs average the same gradients.
+    assert abs(mirrored["loss"] - single["loss"]) < 1e-3
 
 
 def free_ports(count):
@@ -102,4 +103,4 @@ def test_two_process_multi_worker_run_matches_single_device(tmp_path):
     assert chief["status"] == other["status"] == "finished" and chief["steps"] == other["steps"] == 140
     assert Path(chief["root"]) == tmp_path / "runs"  # only the chief writes the shared runs folder
     assert Path(other["root"]) != tmp_path / "runs"
-    assert abs(chief["loss"] - single["loss"]) < 0.1
+    assert abs(chief["loss"] - single["loss"]) < 1e-3
