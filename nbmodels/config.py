@@ -13,6 +13,8 @@ import math
 import re
 from typing import Any
 
+from nbmodels.checks import check_choice, check_float, check_int, check_optional_int, fail
+
 OPTIMIZERS = ("adamw", "adam", "sgd")
 LR_SCHEDULES = ("constant", "cosine", "warmup_cosine")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -82,29 +84,29 @@ class TrainConfig:
     keep_checkpoints: int = 2  # older ones are deleted; the last good one always stays
 
     def __post_init__(self):
-        _check_optional_int(self, "epochs", minimum=1)
-        _check_optional_int(self, "steps", minimum=1)
+        check_optional_int(self, "epochs", minimum=1)
+        check_optional_int(self, "steps", minimum=1)
         if self.epochs is None and self.steps is None:
             object.__setattr__(self, "epochs", 1)
-        _check_int(self, "batch_size", minimum=1)
-        _check_choice(self, "optimizer", OPTIMIZERS)
-        _check_float(self, "learning_rate", low=0.0, low_open=True)
-        _check_choice(self, "lr_schedule", LR_SCHEDULES)
-        _check_int(self, "warmup_steps", minimum=0)
-        _check_float(self, "min_lr_ratio", low=0.0, high=1.0)
-        _check_float(self, "weight_decay", low=0.0)
+        check_int(self, "batch_size", minimum=1)
+        check_choice(self, "optimizer", OPTIMIZERS)
+        check_float(self, "learning_rate", low=0.0, low_open=True)
+        check_choice(self, "lr_schedule", LR_SCHEDULES)
+        check_int(self, "warmup_steps", minimum=0)
+        check_float(self, "min_lr_ratio", low=0.0, high=1.0)
+        check_float(self, "weight_decay", low=0.0)
         if self.clip_norm is not None:
-            _check_float(self, "clip_norm", low=0.0, low_open=True)
-        _check_int(self, "grad_accum_steps", minimum=1)
-        _check_choice(self, "precision", PRECISIONS)
-        _check_choice(self, "xla", XLA_MODES)
+            check_float(self, "clip_norm", low=0.0, low_open=True)
+        check_int(self, "grad_accum_steps", minimum=1)
+        check_choice(self, "precision", PRECISIONS)
+        check_choice(self, "xla", XLA_MODES)
         _check_devices(self)
-        _check_choice(self, "strategy", STRATEGIES)
-        _check_int(self, "seed", minimum=0, maximum=2**31 - 1)
-        _check_optional_int(self, "checkpoint_every", minimum=1)
-        _check_optional_int(self, "validate_every", minimum=1)
-        _check_int(self, "record_every", minimum=1)
-        _check_int(self, "keep_checkpoints", minimum=1)
+        check_choice(self, "strategy", STRATEGIES)
+        check_int(self, "seed", minimum=0, maximum=2**31 - 1)
+        check_optional_int(self, "checkpoint_every", minimum=1)
+        check_optional_int(self, "validate_every", minimum=1)
+        check_int(self, "record_every", minimum=1)
+        check_int(self, "keep_checkpoints", minimum=1)
         self._check_combinations()
 
     def _check_combinations(self):
@@ -179,64 +181,7 @@ class TrainConfig:
 FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 
 
-# ---- validation helpers: each names the field, the value and what is allowed -------------
-
-
-def _fail(config, name, allowed):
-    value = getattr(config, name)
-    raise ValueError(f"TrainConfig.{name}={value!r} is not allowed: {allowed}.")
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_int(config, name, minimum=None, maximum=None):
-    value = getattr(config, name)
-    if not _is_int(value):
-        if isinstance(value, float) and value.is_integer():
-            object.__setattr__(config, name, int(value))  # 10.0 from a JSON or a slider is fine
-            value = int(value)
-        else:
-            _fail(config, name, "it must be a whole number" + _range_text(minimum, maximum))
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        _fail(config, name, "it must be a whole number" + _range_text(minimum, maximum))
-
-
-def _check_optional_int(config, name, minimum):
-    if getattr(config, name) is not None:
-        _check_int(config, name, minimum=minimum)
-
-
-def _range_text(minimum, maximum):
-    if minimum is not None and maximum is not None:
-        return f" from {minimum} to {maximum}"
-    if minimum is not None:
-        return f" >= {minimum}"
-    return ""
-
-
-def _check_float(config, name, low=None, high=None, low_open=False):
-    value = getattr(config, name)
-    bounds = []
-    if low is not None:
-        bounds.append(f"{'>' if low_open else '>='} {low:g}")
-    if high is not None:
-        bounds.append(f"<= {high:g}")
-    allowed = "it must be a finite number" + (" " + " and ".join(bounds) if bounds else "")
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        _fail(config, name, allowed)
-    if low is not None and (value < low or (low_open and value == low)):
-        _fail(config, name, allowed)
-    if high is not None and value > high:
-        _fail(config, name, allowed)
-    object.__setattr__(config, name, float(value))
-
-
-def _check_choice(config, name, choices):
-    value = getattr(config, name)
-    if not isinstance(value, str) or value not in choices:
-        _fail(config, name, "choose one of " + ", ".join(repr(c) for c in choices))
+# ---- checks particular to TrainConfig ------------------------------------------------
 
 
 def _check_devices(config):
@@ -247,9 +192,9 @@ def _check_devices(config):
         devices = (devices,)  # devices=0 or devices="/gpu:0" means that one device
     allowed = "give GPU indices like (0, 1) or device names like ('/cpu:0', '/gpu:1'), or None for all GPUs"
     if not isinstance(devices, (tuple, list)) or not devices:
-        _fail(config, "devices", allowed)
+        fail(config, "devices", allowed)
     for device in devices:
-        ok = (_is_int(device) and device >= 0) or (isinstance(device, str) and _DEVICE_NAME.match(device))
+        ok = (isinstance(device, int) and not isinstance(device, bool) and device >= 0) or (isinstance(device, str) and _DEVICE_NAME.match(device))
         if not ok:
             raise ValueError(f"TrainConfig.devices has {device!r}, which is not a device: {allowed}.")
     if len(set(devices)) != len(devices):

@@ -1,5 +1,15 @@
 """Model families; each module has a builder (and, for the larger families, a config)."""
 
+from nbmodels.models.gpt import GPT, GPT_SIZES, GPTConfig
 from nbmodels.models.mlp import mlp
+from nbmodels.models.text_classifier import TEXT_CLASSIFIER_SIZES, TextClassifier, TextClassifierConfig
 
-__all__ = ["mlp"]
+__all__ = [
+    "GPT",
+    "GPT_SIZES",
+    "GPTConfig",
+    "TEXT_CLASSIFIER_SIZES",
+    "TextClassifier",
+    "TextClassifierConfig",
+    "mlp",
+]
