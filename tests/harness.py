@@ -7,7 +7,6 @@ mixed-precision call. Each check fails with a message naming what broke.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import tempfile
@@ -97,17 +96,12 @@ def _check_fit_step(layer_factory, input_data):
     assert any(changed), "the fit step changed no weight"
 
 
-@contextlib.contextmanager
 def mixed_precision(policy="mixed_bfloat16"):
-    """Set Keras' global dtype policy for the block, then restore whatever was set before."""
-    import keras
+    """Set Keras' global dtype policy for the block, then restore whatever was set before:
+    the same context manager train() builds models under."""
+    from nbmodels.training.distribute import precision_policy
 
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
+    return precision_policy(policy)
 
 
 def _check_mixed_precision(layer_factory, input_data, expected_output_shape):
