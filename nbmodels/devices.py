@@ -443,6 +443,38 @@ def _runtime_initialized():
     return bool(getattr(context.context(), "_initialized", False))
 
 
+def memory_usage(device: str | None) -> dict:
+    """Current and peak memory of the training device: TensorFlow's allocator on a GPU, the
+    process's resident memory on a CPU."""
+    if device and not device.upper().startswith("CPU"):
+        import tensorflow as tf
+
+        try:
+            info = tf.config.experimental.get_memory_info(device)
+            return {"device": device, "current_bytes": info["current"], "peak_bytes": info["peak"]}
+        except (ValueError, RuntimeError):
+            return {"device": device}
+    return {"device": "CPU", "current_bytes": _resident_bytes(), "peak_bytes": _peak_resident_bytes()}
+
+
+def _resident_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _peak_resident_bytes() -> int | None:
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024  # kilobytes on Linux
+    except (ImportError, OSError):
+        return None
+
+
 class _CallableModule(types.ModuleType):
     """`nbmodels.devices()` reads best, but Python binds a package attribute to its submodule
     of the same name on import; making this module callable keeps both spellings working."""

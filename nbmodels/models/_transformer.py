@@ -6,7 +6,20 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from nbmodels.checks import check_divides, check_float, check_int, check_rate
 from nbmodels.layers import TokenAndPositionEmbedding, TransformerBlock
+
+
+def check_transformer_shape(config) -> None:
+    """The field checks every transformer config shares; fills intermediate_dim's default (4x)."""
+    for name in ("vocabulary_size", "sequence_length", "num_layers", "num_heads", "hidden_dim"):
+        check_int(config, name, minimum=1)
+    check_divides(config, "num_heads", "hidden_dim")
+    if config.intermediate_dim is None:
+        object.__setattr__(config, "intermediate_dim", 4 * config.hidden_dim)
+    check_int(config, "intermediate_dim", minimum=1)
+    check_rate(config, "dropout")
+    check_float(config, "layer_norm_epsilon", low=0.0, low_open=True)
 
 
 def transformer_trunk(config, vocabulary_size: int, sequence_length: int, causal: bool, dtype):

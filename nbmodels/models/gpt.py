@@ -12,8 +12,8 @@ import dataclasses
 import keras
 from keras import ops
 
-from nbmodels.checks import check_bool, check_divides, check_float, check_int, check_rate, preset_fields
-from nbmodels.models._transformer import TransformerTextModel, transformer_trunk
+from nbmodels.checks import check_bool, preset_fields
+from nbmodels.models._transformer import TransformerTextModel, check_transformer_shape, transformer_trunk
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,18 +50,8 @@ class GPTConfig:
     layer_norm_epsilon: float = 1e-5  # GPT-2's
 
     def __post_init__(self):
-        check_int(self, "vocabulary_size", minimum=1)
-        check_int(self, "sequence_length", minimum=1)
-        check_int(self, "num_layers", minimum=1)
-        check_int(self, "num_heads", minimum=1)
-        check_int(self, "hidden_dim", minimum=1)
-        check_divides(self, "num_heads", "hidden_dim")
-        if self.intermediate_dim is None:
-            object.__setattr__(self, "intermediate_dim", 4 * self.hidden_dim)
-        check_int(self, "intermediate_dim", minimum=1)
-        check_rate(self, "dropout")
+        check_transformer_shape(self)
         check_bool(self, "tie_weights")
-        check_float(self, "layer_norm_epsilon", low=0.0, low_open=True)
 
     @classmethod
     def preset(cls, name: str, **overrides) -> GPTConfig:

@@ -13,8 +13,8 @@ import dataclasses
 import keras
 from keras import ops
 
-from nbmodels.checks import check_choice, check_divides, check_float, check_int, check_rate, preset_fields
-from nbmodels.models._transformer import TransformerTextModel, transformer_trunk
+from nbmodels.checks import check_choice, check_int, preset_fields
+from nbmodels.models._transformer import TransformerTextModel, check_transformer_shape, transformer_trunk
 
 POOLINGS = ("cls", "mean")
 
@@ -54,17 +54,8 @@ class TextClassifierConfig:
     layer_norm_epsilon: float = 1e-5
 
     def __post_init__(self):
-        check_int(self, "vocabulary_size", minimum=1)
-        check_int(self, "sequence_length", minimum=1)
+        check_transformer_shape(self)
         check_int(self, "num_classes", minimum=2)
-        check_int(self, "num_layers", minimum=1)
-        check_int(self, "num_heads", minimum=1)
-        check_int(self, "hidden_dim", minimum=1)
-        check_divides(self, "num_heads", "hidden_dim")
-        if self.intermediate_dim is None:
-            object.__setattr__(self, "intermediate_dim", 4 * self.hidden_dim)
-        check_int(self, "intermediate_dim", minimum=1)
-        check_rate(self, "dropout")
         check_choice(self, "pooling", POOLINGS)
         check_int(self, "padding_id", minimum=0)
         if self.padding_id >= self.vocabulary_size:
@@ -72,7 +63,6 @@ class TextClassifierConfig:
                 f"TextClassifierConfig.padding_id={self.padding_id!r} is not allowed: it must be a token id "
                 f"below vocabulary_size={self.vocabulary_size}."
             )
-        check_float(self, "layer_norm_epsilon", low=0.0, low_open=True)
 
     @classmethod
     def preset(cls, name: str, **fields) -> TextClassifierConfig:

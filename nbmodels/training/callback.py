@@ -12,6 +12,7 @@ import time
 
 import keras
 
+from nbmodels.devices import memory_usage
 from nbmodels.training import checkpoint
 
 
@@ -109,6 +110,11 @@ class RunCallback(keras.callbacks.Callback):
         # No rounding here: round() alone was half this hook's per-batch cost.
         return {"type": "step", "step": self.step, "epoch": self.step / self.steps_per_epoch, "metrics": values}
 
+    def record_step_without_metrics(self, step: int) -> None:
+        """A step whose update happened but whose logs were lost (an interrupt between them)."""
+        self.step = step
+        self._pending.append(self._step_event({}))
+
     def flush(self, now: float | None = None) -> None:
         """Write pending events plus one progress event; update the Run's traits."""
         now = time.monotonic() if now is None else now
@@ -150,38 +156,3 @@ class RunCallback(keras.callbacks.Callback):
             self.diverged_at = self.step
             self.model.stop_training = True
         return saved
-
-
-def memory_usage(device: str | None) -> dict:
-    """Current and peak memory of the training device: TensorFlow's allocator on a GPU, the
-    process's resident memory on a CPU."""
-    if device and not device.upper().startswith("CPU"):
-        import tensorflow as tf
-
-        try:
-            info = tf.config.experimental.get_memory_info(device)
-            return {"device": device, "current_bytes": info["current"], "peak_bytes": info["peak"]}
-        except (ValueError, RuntimeError):
-            return {"device": device}
-    return {"device": "CPU", "current_bytes": _resident_bytes(), "peak_bytes": _peak_resident_bytes()}
-
-
-def _resident_bytes() -> int | None:
-    try:
-        with open("/proc/self/statm") as f:
-            import os
-
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _peak_resident_bytes() -> int | None:
-    try:
-        import resource
-        import sys
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak if sys.platform == "darwin" else peak * 1024  # kilobytes on Linux
-    except (ImportError, OSError):
-        return None

@@ -252,8 +252,7 @@ def _checkpoint_now(run: Run, model, recorder) -> None:
     if not model.optimizer.gradient_accumulation_steps and done == recorder.step + 1:
         # An interrupt landed between an update and its callback: the update happened, its
         # logs are lost. Record the step (without metrics) so the history has no gap.
-        recorder.step = done
-        recorder._pending.append(recorder._step_event({}))
+        recorder.record_step_without_metrics(done)
     recorder.save_checkpoint()
 
 

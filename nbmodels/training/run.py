@@ -318,7 +318,7 @@ def list_runs(root=None) -> list[dict]:
     found = []
     for path in base.iterdir():
         stored = rundir.read_json(path / "config.json")
-        if not isinstance(stored, dict) or not rundir._RUN_ID.match(path.name):
+        if not isinstance(stored, dict) or not rundir.is_run_id(path.name):
             continue
         status = rundir.read_json(path / "status.json")
         status = status if isinstance(status, dict) else {}

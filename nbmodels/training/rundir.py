@@ -54,9 +54,13 @@ def runs_root(root: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get(ROOT_ENV) or Path.home() / ".nbmodels" / "runs").expanduser()
 
 
-def check_run_id(run_id: str) -> str:
+def is_run_id(run_id) -> bool:
     """A run id is one plain path component: no separators, no '..', nothing absolute."""
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
+    return isinstance(run_id, str) and bool(_RUN_ID.match(run_id)) and ".." not in run_id
+
+
+def check_run_id(run_id: str) -> str:
+    if not is_run_id(run_id):
         raise ValueError(
             f"{run_id!r} is not a run id: ids are letters, digits, '_', '-' and '.', "
             "up to 128 characters, like '20261123-142501-gpt'."
