@@ -36,8 +36,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     computed explicitly as `softmax(Q K^T / sqrt(head_dim) + mask)`. Both paths give the same
     outputs, and the softmax runs in float32 in both, so the layer is safe under mixed
     precision. Dropout acts on the projected output, not on the attention weights, so training
-    keeps the fused path. `call` takes keyword arguments only after `x`, so a key/value cache for
-    generation can join them without changing existing calls.
+    keeps the fused path.
+
+    For generation, `call(x, cache=..., cache_index=i)` treats `x` as the tokens at positions
+    `i .. i + T - 1`: their keys and values are written into the cache, and each query attends
+    to every cached position up to its own. One code path serves both the prompt (`T` tokens at
+    `i = 0`) and each new token (`T = 1`).
 
     Args:
         num_heads: int. Number of attention heads.
@@ -53,9 +57,13 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             no attention. Optional.
         return_attention_scores: bool. Also return the scores, `(B, num_heads, T, T)` float32.
         training: bool. Whether dropout is active.
+        cache: key/value cache `(B, 2, S, num_heads, head_dim)` in the compute dtype (see
+            `empty_cache`), or None. Causal layers only.
+        cache_index: int or scalar tensor: the position of `x`'s first token in the cache.
 
     Returns:
-        `(B, T, hidden_dim)`, or `(outputs, scores)` when `return_attention_scores=True`.
+        `(B, T, hidden_dim)`, or `(outputs, scores)` when `return_attention_scores=True`, or
+        `(outputs, updated_cache)` when a cache is given.
 
     Example:
     >>> import numpy as np
@@ -93,10 +101,30 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.output_dropout = keras.layers.Dropout(self.dropout, dtype=policy, name="output_dropout")
         self.built = True
 
-    def call(self, x, padding_mask=None, return_attention_scores=False, training=None):
+    def empty_cache(self, batch_size: int, length: int):
+        """A zero key/value cache `(batch_size, 2, length, num_heads, head_dim)` for `call(cache=...)`."""
+        return ops.zeros((batch_size, 2, length, self.num_heads, self.head_dim), dtype=self.compute_dtype)
+
+    def call(self, x, padding_mask=None, return_attention_scores=False, training=None, cache=None, cache_index=0):
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
         qkv = ops.reshape(self.qkv_dense(x), (batch, length, 3, self.num_heads, self.head_dim))  # (B, T, 3, N, H)
         query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # each (B, T, N, H)
+        if cache is not None:
+            if not self.causal or return_attention_scores or padding_mask is not None:
+                raise ValueError(
+                    f"{type(self).__name__} uses a cache only for causal generation, without "
+                    "padding_mask or return_attention_scores."
+                )
+            cache_index = ops.cast(cache_index, "int32")
+            zero = ops.zeros((), "int32")
+            start = ops.stack([zero, zero, cache_index, zero, zero])
+            cache = ops.slice_update(cache, start, ops.stack([key, value], axis=1))
+            # Query t (at position cache_index + t) sees cached positions 0 .. cache_index + t.
+            cached = ops.shape(cache)[2]
+            visible = ops.arange(cached)[None, :] <= (cache_index + ops.arange(length))[:, None]  # (T, S)
+            heads = ops.dot_product_attention(query, cache[:, 0], cache[:, 1], mask=visible[None, None])  # (B, T, N, H)
+            outputs = self.output_dense(ops.reshape(heads, (batch, length, self.hidden_dim)))  # (B, T, C)
+            return outputs, cache
         if return_attention_scores:
             mask = attention_mask(padding_mask, length, self.causal)
             scores = self._scores(query, key, mask)  # (B, N, T, T) float32

@@ -30,9 +30,12 @@ class TransformerBlock(keras.layers.Layer):
         padding_mask: `(B, T)`, 1/True for real tokens, 0/False for padding. Optional.
         return_attention_scores: bool. Also return the attention scores `(B, num_heads, T, T)`.
         training: bool. Whether dropout is active.
+        cache, cache_index: a key/value cache for generation and the position of `x`'s first
+            token; see `MultiHeadSelfAttention`. Causal blocks only.
 
     Returns:
-        `(B, T, hidden_dim)`, or `(outputs, scores)` when `return_attention_scores=True`.
+        `(B, T, hidden_dim)`, or `(outputs, scores)` when `return_attention_scores=True`, or
+        `(outputs, updated_cache)` when a cache is given.
 
     Example:
     >>> import numpy as np
@@ -95,18 +98,21 @@ class TransformerBlock(keras.layers.Layer):
         self.mlp_dropout = keras.layers.Dropout(self.dropout, dtype=policy, name="mlp_dropout")
         self.built = True
 
-    def call(self, x, padding_mask=None, return_attention_scores=False, training=None):
-        attended = self.attention(
-            self.attention_norm(x),
-            padding_mask=padding_mask,
-            return_attention_scores=return_attention_scores,
-            training=training,
-        )
+    def call(self, x, padding_mask=None, return_attention_scores=False, training=None, cache=None, cache_index=0):
+        attention_args = dict(padding_mask=padding_mask, return_attention_scores=return_attention_scores,
+                              training=training)
+        if cache is not None:
+            attention_args.update(cache=cache, cache_index=cache_index)
+        attended = self.attention(self.attention_norm(x), **attention_args)
         if return_attention_scores:
             attended, scores = attended
+        elif cache is not None:
+            attended, cache = attended
         x = x + attended  # (B, T, C)
         mlp = self.mlp_output(self.mlp_hidden(self.mlp_norm(x)))  # (B, T, C)
         x = x + self.mlp_dropout(mlp, training=training)
+        if cache is not None:
+            return x, cache
         return (x, scores) if return_attention_scores else x
 
     def get_config(self):

@@ -8,6 +8,7 @@ embedding, causal pre-norm blocks, a final LayerNorm, and float32 logits over th
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import keras
 from keras import ops
@@ -81,8 +82,14 @@ class GPT(TransformerTextModel):
     Each position sees only itself and earlier ones (causal attention), so the logits at
     position t predict token t + 1 and never depend on later tokens.
 
+    `generate()` and `stream()` continue prompts (see `nbmodels.generation`). A tokenizer given
+    to the model travels with it: `model.save("gpt.keras")` stores it inside the `.keras` file
+    and `keras.saving.load_model` brings it back, so text prompts work after loading.
+
     Args:
         config: a `GPTConfig` (or its dict, as `get_config` stores it).
+        tokenizer: optional tokenizer (`nbmodels.data.CharTokenizer`, `BPETokenizer`) whose
+            vocabulary size matches `config.vocabulary_size`.
         **kwargs: other `keras.Model` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -104,10 +111,11 @@ class GPT(TransformerTextModel):
     ((1, 3, 11), 'float32', (2, 1, 2, 3, 3))
     """
 
-    def __init__(self, config: GPTConfig | dict, **kwargs):
+    def __init__(self, config: GPTConfig | dict, tokenizer=None, **kwargs):
         kwargs.setdefault("name", "gpt")
         super().__init__(**kwargs)
         self.config = config if isinstance(config, GPTConfig) else GPTConfig(**config)
+        self.tokenizer = tokenizer
         config = self.config
         policy = self.dtype_policy
         self.embedding, self.embedding_dropout, self.blocks, self.final_norm = transformer_trunk(
@@ -131,12 +139,83 @@ class GPT(TransformerTextModel):
             self.lm_head.build(hidden_shape)
         self.built = True
 
+    @property
+    def tokenizer(self):
+        return self._tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, tokenizer):
+        size = getattr(tokenizer, "vocabulary_size", None)
+        if tokenizer is not None and size != self.config.vocabulary_size:
+            raise ValueError(
+                f"The tokenizer has {size} tokens but this GPT's vocabulary_size is "
+                f"{self.config.vocabulary_size}; build the model with GPTConfig(vocabulary_size={size}, ...)."
+            )
+        self._tokenizer = tokenizer  # no variables; saved through save_assets below
+
     def call(self, token_ids, return_attention_scores=False, training=None):
         x, scores = self.encode(token_ids, return_attention_scores=return_attention_scores, training=training)
-        if self.lm_head is None:
-            logits = self.embedding.reverse(x)  # (B, T, V) float32
-        else:
-            # In the compute dtype (bfloat16 matmuls are the point of mixed precision), then
-            # float32 so the loss's softmax over the vocabulary is computed in full precision.
-            logits = ops.cast(self.lm_head(x), "float32")  # (B, T, V)
+        logits = self.logits(x)
         return (logits, scores) if return_attention_scores else logits
+
+    def logits(self, hidden):
+        """Float32 vocabulary logits `(..., V)` from final hidden states `(..., C)`."""
+        if self.lm_head is None:
+            return self.embedding.reverse(hidden)
+        # In the compute dtype (bfloat16 matmuls are the point of mixed precision), then
+        # float32 so the loss's softmax over the vocabulary is computed in full precision.
+        return ops.cast(self.lm_head(hidden), "float32")
+
+    # ---- generation ------------------------------------------------------------------
+
+    def empty_cache(self, batch_size: int, length: int):
+        """One zero key/value cache per block (a tuple), for `call_with_cache`."""
+        return tuple(block.attention.empty_cache(batch_size, length) for block in self.blocks)
+
+    def call_with_cache(self, token_ids, cache, index):
+        """Final hidden states of `token_ids` `(B, T)` at positions `index .. index + T - 1`,
+        reading and extending `cache`; returns `(hidden (B, T, C), updated cache)`. Inference only."""
+        x = self.embedding(token_ids, start_index=index)  # (B, T, C)
+        updated = []
+        for block, layer_cache in zip(self.blocks, cache):
+            x, layer_cache = block(x, cache=layer_cache, cache_index=index)
+            updated.append(layer_cache)
+        return self.final_norm(x), tuple(updated)
+
+    def generate(self, prompts, **options):
+        """Continue `prompts`; see `nbmodels.generation.generate` for the options.
+
+        Example:
+        >>> from nbmodels.data import CharTokenizer
+        >>> from nbmodels.models import GPT, GPTConfig
+        >>> tokenizer = CharTokenizer.from_text("abcdefgh ")
+        >>> model = GPT(GPTConfig.preset("tiny", vocabulary_size=tokenizer.vocabulary_size), tokenizer=tokenizer)
+        >>> result = model.generate("abc", max_new_tokens=5, seed=0)
+        >>> len(result.token_ids[0]), result.finish_reasons
+        (5, ['length'])
+        """
+        from nbmodels.generation import generate
+
+        return generate(self, prompts, **options)
+
+    def stream(self, prompts, **options):
+        """Yield generated tokens as they come; see `nbmodels.generation.stream`."""
+        from nbmodels.generation import stream
+
+        return stream(self, prompts, **options)
+
+    # ---- saving the tokenizer inside the .keras file ---------------------------------
+
+    def save_assets(self, dir_path):
+        if self.tokenizer is not None:
+            self.tokenizer.save(os.path.join(dir_path, TOKENIZER_FILE))
+
+    def load_assets(self, dir_path):
+        path = os.path.join(dir_path, TOKENIZER_FILE)
+        if os.path.exists(path):
+            from nbmodels.data.tokenizers import load_tokenizer
+
+            self.tokenizer = load_tokenizer(path)
+
+
+TOKENIZER_FILE = "tokenizer.json"

@@ -115,7 +115,7 @@ def test_encode_batch_pads_right_and_reports_lengths():
 
 def test_encode_batch_refuses_to_cut_a_long_text():
     tokenizer = CharTokenizer.from_text("abc")
-    with pytest.raises(ValueError, match=r"texts\[1\] has 3 characters, more than pad_to=2"):
+    with pytest.raises(ValueError, match=r"texts\[1\] has 3 tokens, more than pad_to=2"):
         tokenizer.encode_batch(["a", "abc"], pad_to=2)
     with pytest.raises(ValueError, match="pad_to=-1"):
         tokenizer.encode_batch(["a"], pad_to=-1)
@@ -138,7 +138,7 @@ def test_save_load_and_config_round_trip(tmp_path, unknown):
 def test_load_refuses_other_json(tmp_path):
     path = tmp_path / "other.json"
     path.write_text('{"class_name": "WordPiece", "config": {}}')
-    with pytest.raises(ValueError, match="does not hold a saved CharTokenizer"):
+    with pytest.raises(ValueError, match="does not hold a saved tokenizer"):
         CharTokenizer.load(path)
 
 

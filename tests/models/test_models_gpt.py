@@ -61,6 +61,31 @@ def test_keras_file_round_trip_gives_the_same_logits(tmp_path, tie_weights):
     np.testing.assert_allclose(np.asarray(restored(x)), np.asarray(model(x)), atol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_tokenizer_travels_inside_the_keras_file(tmp_path, kind):
+    from nbmodels.data import CharTokenizer
+    from nbmodels.data.subword import BPETokenizer
+
+    text = "the cat sat on the mat; the dog sat on the log. " * 20
+    tokenizer = CharTokenizer.from_text(text) if kind == "char" else BPETokenizer.train(text, vocabulary_size=280)
+    keras.utils.set_random_seed(0)
+    model = GPT(GPTConfig.preset("tiny", vocabulary_size=tokenizer.vocabulary_size), tokenizer=tokenizer)
+    path = os.path.join(tmp_path, "gpt.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.tokenizer == tokenizer
+    before = model.generate("the cat", max_new_tokens=6, jit_compile=False)
+    after = restored.generate("the cat", max_new_tokens=6, jit_compile=False)
+    assert after.text == before.text and len(after.token_ids[0]) == 6
+
+
+def test_tokenizer_must_match_the_vocabulary():
+    from nbmodels.data import CharTokenizer
+
+    with pytest.raises(ValueError, match="The tokenizer has 3 tokens but this GPT's vocabulary_size is 11"):
+        tiny().tokenizer = CharTokenizer.from_text("abc")
+
+
 def test_untied_head_adds_one_vocabulary_matrix():
     difference = tiny(tie_weights=False).count_params() - tiny().count_params()
     assert difference == VOCABULARY * 32

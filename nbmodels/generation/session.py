@@ -1,0 +1,479 @@
+"""`generate` and `stream`: prompts in, tokens out, through the one compiled loop.
+
+A `_Session` checks the request (every bad value is a `ValueError` that says what to do),
+lays the prompts into a buffer, fills the cache, and runs the compiled loop in chunks; the
+two entry points differ only in whether they wait for the last chunk. When a generation runs
+past the model's context, the last half of the context is kept and the loop continues from
+there (the model only ever saw `sequence_length` positions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Iterator
+
+import numpy as np
+
+from nbmodels.generation.loop import LENGTH, RUNNING, STOPPED, loop_for
+from nbmodels.generation.samplers import Sampler, get_sampler
+
+FINISH_REASONS = {STOPPED: "stop", LENGTH: "length"}
+_SMALLEST_BUFFER = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class Token:
+    """One generated token, as `stream` yields it.
+
+    Attributes:
+        row: which prompt it continues (0 for a single prompt).
+        index: its place among that row's generated tokens, from 0.
+        id: the token id.
+        text: the token's text, or None without a tokenizer.
+        probability: the model's probability for this token (softmax of its logits at
+            temperature 1, before any top-k/top-p cut), in [0, 1].
+        alternatives: the `top_n` most likely tokens at that step, most likely first, as
+            `(id, text, probability)`; the chosen token is among them when it was likely.
+    """
+
+    row: int
+    index: int
+    id: int
+    text: str | None
+    probability: float
+    alternatives: tuple[tuple[int, str | None, float], ...] = ()
+
+
+@dataclasses.dataclass
+class Generation:
+    """What `generate` returns: per prompt, the new tokens (the prompt is not repeated).
+
+    Attributes:
+        token_ids: per prompt, the generated ids (int32; stop tokens are not included).
+        probabilities: per prompt, each generated token's probability (float32).
+        alternatives: per prompt, per token, the top-N `(id, text, probability)`; empty lists
+            when `top_n=0`.
+        texts: per prompt, the decoded continuation, or None without a tokenizer.
+        finish_reasons: per prompt, "stop" (a stop token), "length" (max_new_tokens) or
+            "cancelled".
+        seed: the seed used (given, or drawn): pass it again to repeat a sampled generation.
+        seconds: wall time, compiling included on a first call.
+    """
+
+    token_ids: list[np.ndarray]
+    probabilities: list[np.ndarray]
+    alternatives: list[list[tuple]]
+    texts: list[str] | None
+    finish_reasons: list[str]
+    seed: int
+    seconds: float
+
+    @property
+    def text(self) -> str:
+        """The first prompt's continuation (the common single-prompt case)."""
+        if self.texts is None:
+            raise ValueError("This generation had no tokenizer, so there is no text; read token_ids.")
+        return self.texts[0]
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(len(ids) for ids in self.token_ids)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.num_tokens / self.seconds if self.seconds > 0 else float("nan")
+
+    def __repr__(self) -> str:
+        shown = repr(self.texts[0][:40]) if self.texts else f"ids {self.token_ids[0][:8].tolist()}"
+        return (
+            f"Generation({len(self.token_ids)} prompt(s), {self.num_tokens} tokens, first: {shown}, "
+            f"finish {self.finish_reasons}, {self.tokens_per_second:,.0f} tokens/s)"
+        )
+
+
+def generate(
+    model,
+    prompts,
+    *,
+    max_new_tokens: int = 64,
+    sampler: str | Sampler = "greedy",
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    num_beams: int | None = None,
+    seed: int | None = None,
+    stop_tokens=(),
+    tokenizer=None,
+    top_n: int = 0,
+    use_cache: bool = True,
+    jit_compile: bool = True,
+    cancel=None,
+) -> Generation:
+    """Continue each prompt with up to `max_new_tokens` tokens.
+
+    Args:
+        model: a causal LM with `call_with_cache` (an `nbmodels.models.GPT`).
+        prompts: a string, a list of strings, a 1-D sequence of ids, or a list of id
+            sequences; prompts may differ in length. Strings need a tokenizer.
+        max_new_tokens: tokens to add to each prompt, >= 1. Past the model's context the
+            last half of the context is kept and generation continues.
+        sampler: "greedy", "temperature", "top_k", "top_p", "beam", or a `Sampler` object
+            (`nbmodels.generation.TopP(0.9, temperature=0.8)`).
+        temperature, top_k, top_p, num_beams: options of the named sampler.
+        seed: the same seed gives the same tokens; None draws one (see `Generation.seed`).
+        stop_tokens: ids (or single-token strings) that end a prompt's generation; the stop
+            token itself is not returned.
+        tokenizer: turns text into ids and back; default `model.tokenizer`.
+        top_n: also record the `top_n` most likely tokens of every step.
+        use_cache: False recomputes every position at every step (for comparison only: slower,
+            same tokens).
+        jit_compile: compile the loop with XLA (much faster; False helps debugging).
+        cancel: a `threading.Event` (or a callable returning bool); when set, generation
+            stops after the current chunk.
+
+    Returns:
+        A `Generation`.
+
+    Example:
+    >>> from nbmodels.data import CharTokenizer
+    >>> from nbmodels.generation import generate
+    >>> from nbmodels.models import GPT, GPTConfig
+    >>> tokenizer = CharTokenizer.from_text("to be or not to be")
+    >>> model = GPT(GPTConfig.preset("tiny", vocabulary_size=tokenizer.vocabulary_size))
+    >>> result = generate(model, ["to be", "or"], tokenizer=tokenizer, max_new_tokens=4,
+    ...                   sampler="top_k", top_k=3, seed=1)
+    >>> [len(ids) for ids in result.token_ids], result.finish_reasons
+    ([4, 4], ['length', 'length'])
+    >>> generate(model, "", tokenizer=tokenizer)
+    Traceback (most recent call last):
+    ...
+    ValueError: Prompt 0 is empty; generation needs at least one token to continue.
+    """
+    session = _Session(model, prompts, **_options(locals()))
+    for _ in session.chunks(chunk_size=None):
+        pass
+    return session.result()
+
+
+def stream(
+    model,
+    prompts,
+    *,
+    max_new_tokens: int = 64,
+    sampler: str | Sampler = "greedy",
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    num_beams: int | None = None,
+    seed: int | None = None,
+    stop_tokens=(),
+    tokenizer=None,
+    top_n: int = 5,
+    use_cache: bool = True,
+    jit_compile: bool = True,
+    cancel=None,
+    chunk_size: int = 16,
+) -> Iterator[Token]:
+    """Like `generate`, but yield each `Token` as soon as its chunk of the loop has run.
+
+    The compiled loop runs `chunk_size` steps at a time (the first chunk is shorter, so the
+    first token shows quickly); each chunk's tokens are then yielded in order, row by row.
+    Stop early by setting `cancel` or by leaving the loop (closing the iterator). The
+    arguments are checked when `stream` is called, not at the first token. Beam search
+    yields its tokens at the end: an earlier token can change until then.
+
+    Example:
+    >>> from nbmodels.data import CharTokenizer
+    >>> from nbmodels.generation import stream
+    >>> from nbmodels.models import GPT, GPTConfig
+    >>> tokenizer = CharTokenizer.from_text("to be or not to be")
+    >>> model = GPT(GPTConfig.preset("tiny", vocabulary_size=tokenizer.vocabulary_size))
+    >>> tokens = list(stream(model, "to be", tokenizer=tokenizer, max_new_tokens=6, top_n=3, seed=0))
+    >>> len(tokens), tokens[0].index, len(tokens[0].alternatives), 0.0 <= tokens[0].probability <= 1.0
+    (6, 0, 3, True)
+    """
+    options = _options(locals())
+    chunk_size = options.pop("chunk_size")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size={chunk_size!r} is not allowed; it must be an integer >= 1.")
+    session = _Session(model, prompts, **options)
+    return session.tokens(chunk_size)
+
+
+def _options(arguments: dict) -> dict:
+    return {name: value for name, value in arguments.items() if name not in ("model", "prompts")}
+
+
+class _Session:
+    """One generation request: checked inputs, the loop's state, and what came out so far."""
+
+    def __init__(self, model, prompts, *, max_new_tokens, sampler, temperature, top_k, top_p, num_beams, seed,
+                 stop_tokens, tokenizer, top_n, use_cache, jit_compile, cancel):
+        if not callable(getattr(model, "call_with_cache", None)) or not hasattr(model, "config"):
+            raise ValueError(
+                f"generate needs a causal language model with a key/value cache (nbmodels.models.GPT), "
+                f"got {type(model).__name__}."
+            )
+        self.model = model
+        self.context = model.config.sequence_length
+        self.vocabulary_size = model.config.vocabulary_size
+        self.tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
+        self.sampler = get_sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p, num_beams=num_beams)
+        self.max_new_tokens = _check_int("max_new_tokens", max_new_tokens, minimum=1)
+        self.top_n = _check_int("top_n", top_n, minimum=0, maximum=self.vocabulary_size)
+        self.seed = int(np.random.SeedSequence().entropy % 2**62) if seed is None else _check_int("seed", seed, 0)
+        self.use_cache = bool(use_cache)
+        self.cancel = cancel
+        self.prompts = self._encode_prompts(prompts)
+        self.stop_mask = self._stop_mask(stop_tokens)
+        if self.sampler.num_beams > 1 and max(map(len, self.prompts)) + self.max_new_tokens > self.context:
+            raise ValueError(
+                f"Beam search keeps every beam inside the context: the longest prompt plus max_new_tokens="
+                f"{self.max_new_tokens} must be at most sequence_length={self.context}."
+            )
+        self.loop = loop_for(model, jit_compile=bool(jit_compile))
+        self.rows = len(self.prompts) * self.sampler.num_beams
+        longest = max(map(len, self.prompts))
+        self.buffer_length = min(self.context, _bucket(longest + self.max_new_tokens))
+        self.outputs = [dict(ids=[], probabilities=[], alternatives=[]) for _ in self.prompts]
+        self.finish_reasons: list[str | None] = [None] * len(self.prompts)
+        self.seconds = 0.0
+
+    # ---- checking the request ------------------------------------------------------------
+
+    def _encode_prompts(self, prompts) -> list[np.ndarray]:
+        if isinstance(prompts, str) or (isinstance(prompts, np.ndarray) and prompts.ndim == 1):
+            prompts = [prompts]
+        elif isinstance(prompts, (list, tuple)) and prompts and all(
+            isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in prompts
+        ):
+            prompts = [prompts]  # one prompt given as a list of ids
+        if isinstance(prompts, np.ndarray):
+            prompts = list(prompts)
+        if not isinstance(prompts, (list, tuple)) or not prompts:
+            raise ValueError("prompts must be a string, a list of strings, or token ids (one or more prompts).")
+        encoded = []
+        for index, prompt in enumerate(prompts):
+            if isinstance(prompt, str):
+                if self.tokenizer is None:
+                    raise ValueError(
+                        "Text prompts need a tokenizer: pass tokenizer=... or give the model one "
+                        "(GPT(config, tokenizer=...)); or pass token ids."
+                    )
+                ids = np.asarray(self.tokenizer.encode(prompt), dtype=np.int64)
+            else:
+                ids = np.asarray(prompt)
+                if ids.size and (ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer)):
+                    raise ValueError(f"Prompt {index} must be a string or a 1-D sequence of integer ids.")
+            if ids.size == 0:
+                raise ValueError(f"Prompt {index} is empty; generation needs at least one token to continue.")
+            if len(ids) > self.context:
+                raise ValueError(
+                    f"Prompt {index} has {len(ids)} tokens, more than the model's context "
+                    f"(sequence_length={self.context}); keep its last {self.context} tokens."
+                )
+            bad = np.flatnonzero((ids < 0) | (ids >= self.vocabulary_size))
+            if bad.size:
+                raise ValueError(
+                    f"Prompt {index} has id {int(ids[bad[0]])} at position {int(bad[0])}, outside the "
+                    f"vocabulary (0..{self.vocabulary_size - 1})."
+                )
+            encoded.append(ids.astype(np.int32))
+        return encoded
+
+    def _stop_mask(self, stop_tokens) -> np.ndarray:
+        if isinstance(stop_tokens, (str, int, np.integer)):
+            stop_tokens = [stop_tokens]
+        mask = np.zeros(self.vocabulary_size, dtype=bool)
+        for token in stop_tokens:
+            if isinstance(token, str):
+                if self.tokenizer is None:
+                    raise ValueError(f"Stop token {token!r} is text; pass a tokenizer or give its id.")
+                ids = self.tokenizer.encode(token)
+                if len(ids) != 1:
+                    raise ValueError(f"Stop token {token!r} is {len(ids)} tokens; a stop token must be exactly one.")
+                token = int(ids[0])
+            if isinstance(token, bool) or not isinstance(token, (int, np.integer)) or not (
+                0 <= token < self.vocabulary_size
+            ):
+                raise ValueError(f"Stop token {token!r} is not an id in 0..{self.vocabulary_size - 1}.")
+            mask[int(token)] = True
+        return mask
+
+    # ---- running the loop ------------------------------------------------------------------
+
+    def chunks(self, chunk_size: int | None):
+        """Run the loop; after each chunk, yield the list of new `Token`s."""
+        import tensorflow as tf
+
+        started = time.perf_counter()
+        beams = self.sampler.num_beams
+        prompt_lengths = np.repeat([len(p) for p in self.prompts], beams).astype(np.int32)
+        tokens = np.zeros((self.rows, self.buffer_length), dtype=np.int32)
+        for row, prompt in enumerate(p for p in self.prompts for _ in range(beams)):
+            tokens[row, : len(prompt)] = prompt
+        first = int(prompt_lengths.min())
+        scores = np.zeros(self.rows, dtype=np.float32)
+        if beams > 1:
+            scores[np.arange(self.rows) % beams != 0] = -1e9  # identical beams: let only the first grow
+        state = self._state(tokens, start=first, scores=scores)
+        inputs = dict(
+            # int32 halves: XLA's stateless sampling takes int32 seeds.
+            seed=tf.constant([self.seed % 2**31, (self.seed >> 31) % 2**30], tf.int32),
+            parameters={k: tf.constant(v, tf.float32) for k, v in self.sampler.parameters().items()},
+            prompt_lengths=tf.constant(prompt_lengths),
+            max_new_tokens=tf.constant(self.max_new_tokens, tf.int32),
+            stop_mask=tf.constant(self.stop_mask),
+        )
+        step_budget = min(4, chunk_size) if chunk_size else None  # a short first chunk: the first token shows fast
+        try:
+            while True:
+                if self._cancelled():
+                    self._finish_running(state, "cancelled")
+                    break
+                start = int(state["i"])
+                if start == self.buffer_length:  # past the context: keep its last half, go on
+                    state = self._slide(state)
+                    inputs["prompt_lengths"] = tf.zeros_like(inputs["prompt_lengths"])
+                    start = int(state["i"])
+                end = self.buffer_length if step_budget is None else min(self.buffer_length, start + step_budget)
+                state = self.loop.advance(state, dict(inputs, end=tf.constant(end, tf.int32)), self.sampler,
+                                          self.top_n, self.use_cache)
+                if chunk_size:
+                    step_budget = chunk_size
+                finish = state["finish"].numpy()
+                done = bool((finish != RUNNING).all())
+                if beams == 1:
+                    new_tokens = self._collect(state, start, int(state["i"]))
+                    yield new_tokens
+                if done:
+                    break
+            if beams > 1:
+                yield self._collect_best_beams(state)
+            finish = state["finish"].numpy()[::beams]
+            for row, code in enumerate(finish):
+                if self.finish_reasons[row] is None:
+                    self.finish_reasons[row] = FINISH_REASONS.get(int(code), "cancelled")
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def tokens(self, chunk_size: int) -> Iterator[Token]:
+        for new_tokens in self.chunks(chunk_size):
+            yield from new_tokens
+
+    def result(self) -> Generation:
+        texts = None
+        if self.tokenizer is not None:
+            texts = [self.tokenizer.decode(np.asarray(out["ids"], dtype=np.int32)) for out in self.outputs]
+        return Generation(
+            token_ids=[np.asarray(out["ids"], dtype=np.int32) for out in self.outputs],
+            probabilities=[np.asarray(out["probabilities"], dtype=np.float32) for out in self.outputs],
+            alternatives=[out["alternatives"] for out in self.outputs],
+            texts=texts,
+            finish_reasons=list(self.finish_reasons),
+            seed=self.seed,
+            seconds=self.seconds,
+        )
+
+    def _state(self, tokens: np.ndarray, start: int, scores, produced=None, finish=None) -> dict:
+        import tensorflow as tf
+
+        rows, length = tokens.shape
+        cache = ()
+        if self.use_cache:
+            prefill_length = min(length, _bucket(max(start - 1, 1)))
+            cache = self.loop.prefill(tf.constant(tokens[:, :prefill_length]), length)
+        return dict(
+            i=tf.constant(start, tf.int32),
+            tokens=tf.constant(tokens),
+            cache=cache,
+            scores=tf.constant(scores, tf.float32),
+            finish=tf.constant(np.zeros(rows, np.int32) if finish is None else finish),
+            produced=tf.constant(np.zeros(rows, np.int32) if produced is None else produced),
+            emitted=tf.zeros((rows, length), tf.bool),
+            probabilities=tf.zeros((rows, length), tf.float32),
+            top_ids=tf.zeros((rows, length, self.top_n), tf.int32),
+            top_probabilities=tf.zeros((rows, length, self.top_n), tf.float32),
+        )
+
+    def _slide(self, state: dict) -> dict:
+        keep = self.buffer_length // 2
+        tokens = np.zeros_like(state["tokens"].numpy())
+        tokens[:, :keep] = state["tokens"].numpy()[:, -keep:]
+        return self._state(tokens, start=keep, scores=state["scores"].numpy(),
+                           produced=state["produced"].numpy(), finish=state["finish"].numpy())
+
+    def _collect(self, state: dict, start: int, end: int) -> list[Token]:
+        """The tokens emitted at positions `start .. end - 1`, recorded per row, in order."""
+        emitted = state["emitted"][:, start:end].numpy()
+        if not emitted.any():
+            return []
+        ids = state["tokens"][:, start:end].numpy()
+        probabilities = state["probabilities"][:, start:end].numpy()
+        top_ids = state["top_ids"][:, start:end].numpy()
+        top_probabilities = state["top_probabilities"][:, start:end].numpy()
+        new_tokens = []
+        for row in range(emitted.shape[0]):
+            for column in np.flatnonzero(emitted[row]):
+                new_tokens.append(self._record(row, ids[row, column], probabilities[row, column],
+                                               top_ids[row, column], top_probabilities[row, column]))
+        return new_tokens
+
+    def _collect_best_beams(self, state: dict) -> list[Token]:
+        beams = self.sampler.num_beams
+        scores = state["scores"].numpy().reshape(-1, beams)
+        best_rows = np.arange(len(scores)) * beams + scores.argmax(axis=1)
+        end = int(state["i"])
+        emitted = state["emitted"].numpy()[best_rows, :end]
+        ids = state["tokens"].numpy()[best_rows, :end]
+        probabilities = state["probabilities"].numpy()[best_rows, :end]
+        top_ids = state["top_ids"].numpy()[best_rows, :end]
+        top_probabilities = state["top_probabilities"].numpy()[best_rows, :end]
+        new_tokens = []
+        for row in range(len(best_rows)):
+            for column in np.flatnonzero(emitted[row]):
+                new_tokens.append(self._record(row * beams, ids[row, column], probabilities[row, column],
+                                               top_ids[row, column], top_probabilities[row, column]))
+        return new_tokens
+
+    def _record(self, row: int, id, probability, top_ids, top_probabilities) -> Token:
+        prompt = row // self.sampler.num_beams
+        out = self.outputs[prompt]
+        alternatives = tuple(
+            (int(i), self._text(i), float(p)) for i, p in zip(top_ids.tolist(), top_probabilities.tolist())
+        )
+        token = Token(prompt, len(out["ids"]), int(id), self._text(id), float(probability), alternatives)
+        out["ids"].append(token.id)
+        out["probabilities"].append(token.probability)
+        out["alternatives"].append(alternatives)
+        return token
+
+    def _text(self, id) -> str | None:
+        return None if self.tokenizer is None else self.tokenizer.id_to_token(int(id))
+
+    def _cancelled(self) -> bool:
+        cancel = self.cancel
+        if cancel is None:
+            return False
+        return bool(cancel.is_set() if hasattr(cancel, "is_set") else cancel())
+
+    def _finish_running(self, state: dict, reason: str) -> None:
+        finish = state["finish"].numpy()[:: self.sampler.num_beams]
+        for row, code in enumerate(finish):
+            if code == RUNNING:
+                self.finish_reasons[row] = reason
+
+
+def _bucket(length: int) -> int:
+    """The next power of two (at least 16): few distinct buffer sizes, so few compilations."""
+    return max(_SMALLEST_BUFFER, 1 << (int(length) - 1).bit_length())
+
+
+def _check_int(name: str, value, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum or (
+        maximum is not None and value > maximum
+    ):
+        upper = f" and <= {maximum}" if maximum is not None else ""
+        raise ValueError(f"{name}={value!r} is not allowed; it must be an integer >= {minimum}{upper}.")
+    return int(value)
