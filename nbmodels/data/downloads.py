@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nbmodels.data._checks import check_int
 from nbmodels.data.network import network_errors
 from nbmodels.data.registry import Dataset, register
 from nbmodels.data.text import char_windows, load_text
@@ -105,3 +106,78 @@ def text_file(
     """
     text = load_text(path, encoding=encoding)
     return char_windows(text, context=context, stride=stride, validation_split=validation_split)
+
+
+TEXT_CLASSIFICATION_ALTERNATIVE = (
+    "nbmodels.data.load('key_token') is a generated text-classification set that works offline."
+)
+
+
+@register(
+    "imdb",
+    description="IMDB movie reviews (25k train, 25k test) as word ids, positive or negative, via keras.datasets.",
+    task="classification",
+    source="download",
+)
+def imdb(*, num_words: int = 20000, sequence_length: int = 256) -> Dataset:
+    """keras.datasets.imdb: reviews as word ids, cut or right-padded to `sequence_length`.
+
+    Ids follow keras.datasets: 0 is padding, 1 marks the start, 2 is an out-of-vocabulary
+    word, and word ids start at 3 (most frequent first), so the vocabulary size is
+    `num_words`. A review longer than `sequence_length` keeps its first words.
+
+    Args:
+        num_words: keep the most frequent `num_words - 3` words, >= 4.
+        sequence_length: tokens per example, >= 1.
+
+    Example:
+
+    >>> from nbmodels import data
+    >>> ds = data.load("imdb", num_words=10000, sequence_length=128)  # doctest: +SKIP
+    >>> ds.train[0].shape, ds.num_classes  # doctest: +SKIP
+    ((25000, 128), 2)
+    """
+    num_words = check_int("num_words", num_words, minimum=4)
+    sequence_length = check_int("sequence_length", sequence_length, minimum=1)
+    import keras  # heavy; only when IMDB is asked for
+
+    with network_errors("imdb", TEXT_CLASSIFICATION_ALTERNATIVE):
+        (x_train, y_train), (x_test, y_test) = keras.datasets.imdb.load_data(num_words=num_words)
+    return Dataset(
+        task="classification",
+        train=(_pad_sequences(x_train, sequence_length), _labels(y_train)),
+        validation=(_pad_sequences(x_test, sequence_length), _labels(y_test)),  # the official test split
+        num_classes=2,
+        tokens_per_sample=sequence_length,
+        extras={"vocabulary_size": num_words, "padding_id": 0, "class_names": ["negative", "positive"]},
+    )
+
+
+def _pad_sequences(sequences, length: int) -> np.ndarray:
+    padded = np.zeros((len(sequences), length), dtype=np.int32)  # 0 is padding
+    for row, sequence in zip(padded, sequences):
+        sequence = sequence[:length]
+        row[: len(sequence)] = sequence
+    return padded
+
+
+TINY_SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+
+
+@register(
+    "tiny_shakespeare",
+    description="Tiny Shakespeare (1.1 MB, Karpathy's char-rnn), as character-level next-char windows.",
+    task="text",
+    source="download",
+)
+def tiny_shakespeare(*, context: int = 64, stride: int | None = None, validation_split: float = 0.1) -> Dataset:
+    """nanoGPT's `shakespeare_char` corpus, downloaded once and cached; see `char_windows`.
+
+    Example:
+
+    >>> from nbmodels import data
+    >>> ds = data.load("tiny_shakespeare", context=256)  # doctest: +SKIP
+    >>> ds.num_classes  # doctest: +SKIP
+    65
+    """
+    return text_file(path=TINY_SHAKESPEARE_URL, context=context, stride=stride, validation_split=validation_split)

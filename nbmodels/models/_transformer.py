@@ -22,6 +22,20 @@ def check_transformer_shape(config) -> None:
     check_float(config, "layer_norm_epsilon", low=0.0, low_open=True)
 
 
+def trunk_parameter_count(config, vocabulary_size: int, sequence_length: int) -> int:
+    """Parameters of `transformer_trunk(config, vocabulary_size, sequence_length, ...)`, without
+    building it (a GPT-2-sized model takes seconds and ~0.5 GB to build)."""
+    width, hidden, layers = config.hidden_dim, config.intermediate_dim, config.num_layers
+    embedding = (vocabulary_size + sequence_length) * width
+    block = (
+        2 * 2 * width  # two LayerNorms
+        + width * 3 * width + 3 * width  # query, key, value
+        + width * width + width  # attention output
+        + width * hidden + hidden + hidden * width + width  # MLP
+    )
+    return embedding + layers * block + 2 * width  # + the final LayerNorm
+
+
 def transformer_trunk(config, vocabulary_size: int, sequence_length: int, causal: bool, dtype):
     """What every transformer text model here shares: token and position embedding, its
     dropout, `num_layers` pre-norm blocks and the final LayerNorm."""

@@ -14,7 +14,12 @@ import keras
 from keras import ops
 
 from nbmodels.checks import check_bool, preset_fields
-from nbmodels.models._transformer import TransformerTextModel, check_transformer_shape, transformer_trunk
+from nbmodels.models._transformer import (
+    TransformerTextModel,
+    check_transformer_shape,
+    transformer_trunk,
+    trunk_parameter_count,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +66,11 @@ class GPTConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def parameter_count(self) -> int:
+        """Parameters of `GPT(self)`, computed without building it."""
+        head = 0 if self.tie_weights else self.vocabulary_size * self.hidden_dim
+        return trunk_parameter_count(self, self.vocabulary_size, self.sequence_length) + head
 
 
 # Named sizes. "tiny" is for tests; "baby" and "shakespeare_char" are nanoGPT's character-level

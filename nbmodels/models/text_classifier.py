@@ -14,7 +14,12 @@ import keras
 from keras import ops
 
 from nbmodels.checks import check_choice, check_int, preset_fields
-from nbmodels.models._transformer import TransformerTextModel, check_transformer_shape, transformer_trunk
+from nbmodels.models._transformer import (
+    TransformerTextModel,
+    check_transformer_shape,
+    transformer_trunk,
+    trunk_parameter_count,
+)
 
 POOLINGS = ("cls", "mean")
 
@@ -72,6 +77,12 @@ class TextClassifierConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def parameter_count(self) -> int:
+        """Parameters of `TextClassifier(self)`, computed without building it."""
+        use_cls = self.pooling == "cls"
+        trunk = trunk_parameter_count(self, self.vocabulary_size + use_cls, self.sequence_length + use_cls)
+        return trunk + self.hidden_dim * self.num_classes + self.num_classes
 
 
 # Named sizes: "tiny" trains in seconds on a CPU (tests, the key_token demo); "small" suits

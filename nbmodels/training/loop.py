@@ -39,6 +39,7 @@ def train(
     background: bool = False,
     callbacks=(),
     verbose: bool = True,
+    info: dict | None = None,
 ) -> Run:
     """Train the model `builder()` makes on `data`, recording everything in a `Run`.
 
@@ -57,6 +58,8 @@ def train(
             buttons keep working); `run.wait()` blocks until it ends.
         callbacks: extra Keras callbacks.
         verbose: show progress (a live HTML line in notebooks, text lines elsewhere).
+        info: JSON-serializable facts to keep in the run's config.json (recipes record their
+            name, size and dataset there, so a run loaded from disk can be resumed).
 
     Returns:
         The `Run`. In the foreground a kernel interrupt (or Ctrl-C) stops training
@@ -83,7 +86,7 @@ def train(
     job.config.per_replica_batch_size(runtime.replicas)  # fail now, not in a thread
     run_root = root if runtime.is_chief else _scratch_root()
     name = name or getattr(builder, "__name__", "run").strip("<>") or "run"
-    run = Run.create(config, name=name, root=run_root, info={"data": job.data.description})
+    run = Run.create(config, name=name, root=run_root, info={"data": job.data.description, **(info or {})})
     return _launch(run, job, runtime, resume=False, background=background, verbose=verbose)
 
 

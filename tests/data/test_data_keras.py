@@ -82,3 +82,25 @@ def test_real_keras_offline_raises_download_error(monkeypatch):
     with pytest.raises(data.DownloadError, match="Could not download mnist: .*Name or service not known.*digits"):
         data.load("mnist")
 
+
+
+def test_imdb_reviews_are_cut_or_padded_to_the_sequence_length(monkeypatch):
+    reviews = np.array([list(range(1, 12)), [1, 5, 2]], dtype=object)  # keras gives ragged id lists
+    labels = np.array([1, 0])
+    _fake_keras(monkeypatch, "imdb", lambda num_words: ((reviews, labels), (reviews[:1], labels[:1])))
+    ds = data.load("imdb", num_words=50, sequence_length=8)
+    x, y = ds.train
+    assert x.dtype == np.int32 and x.tolist() == [list(range(1, 9)), [1, 5, 2, 0, 0, 0, 0, 0]]
+    assert y.tolist() == [1, 0] and ds.num_classes == 2 and ds.tokens_per_sample == 8
+    assert ds.extras["vocabulary_size"] == 50 and ds.extras["class_names"] == ["negative", "positive"]
+    with pytest.raises(ValueError, match="num_words=2 is not allowed"):
+        data.load("imdb", num_words=2)
+
+
+def test_imdb_offline_names_the_generated_alternative(monkeypatch):
+    def offline(num_words):
+        raise Exception("URL fetch failure on https://example/imdb.npz: None -- [Errno -3] Temporary failure")
+
+    _fake_keras(monkeypatch, "imdb", offline)
+    with pytest.raises(data.DownloadError, match=r"data.load\('key_token'\) is a generated text-classification"):
+        data.load("imdb")

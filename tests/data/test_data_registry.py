@@ -20,6 +20,8 @@ BUILT_IN = {
     "fashion_mnist": ("classification", "download"),
     "cifar10": ("classification", "download"),
     "text_file": ("text", "download"),
+    "imdb": ("classification", "download"),
+    "tiny_shakespeare": ("text", "download"),
 }
 
 

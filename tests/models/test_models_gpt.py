@@ -119,7 +119,9 @@ def test_gpt2_size_has_gpt2_small_parameter_count():
     config = GPTConfig.preset("gpt2")
     assert (config.num_layers, config.num_heads, config.hidden_dim, config.intermediate_dim) == (12, 12, 768, 3072)
     # nanoGPT's count for GPT-2 small with tied embeddings, position embeddings included.
-    assert GPT(config).count_params() == pytest.approx(124_439_808, rel=0.01)
+    assert GPT(config).count_params() == config.parameter_count() == 124_439_808
+    untied = GPTConfig.preset("gpt2", tie_weights=False)
+    assert untied.parameter_count() == 124_439_808 + 50257 * 768
 
 
 def test_presets_and_overrides():
