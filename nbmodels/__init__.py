@@ -22,6 +22,12 @@ _LAZY = {
     "devices": "nbmodels.devices",
     "Device": "nbmodels.devices",
     "data": "nbmodels.data",
+    "recipes": "nbmodels.recipes",
+    "generation": "nbmodels.generation",
+    "dashboards": "nbmodels.dashboards",
+    "MetricsPanel": "nbmodels.dashboards.metrics",
+    "TrainingDashboard": "nbmodels.dashboards.training",
+    "AttentionExplorer": "nbmodels.dashboards.attention",
 }
 
 __all__ = sorted(_LAZY)

@@ -1,0 +1,41 @@
+"""Dashboards: ipywidgets + plotly views of Runs and models. Views only: every number they show
+comes from a plain function in this package's private modules, tested without a browser.
+
+Importing this package is cheap; ipywidgets and plotly load with the first dashboard.
+
+- `MetricsPanel(run)`: live charts of a run (loss, metrics, validation, learning rate,
+  throughput, ETA, memory).
+- `TrainingDashboard()`: a TrainConfig form, devices, a recipe picker and Start/Stop/Resume,
+  with a MetricsPanel.
+- `AttentionExplorer(model, text)`: attention heatmaps per layer and head, all heads at a
+  glance, where one token attends, and attention rollout.
+- `use_charts(mode)`: FigureWidget ("widget") or display-handle ("display") charts; "auto"
+  picks display in Colab.
+"""
+
+import importlib
+
+_LAZY = {
+    "MetricsPanel": "nbmodels.dashboards.metrics",
+    "TrainingDashboard": "nbmodels.dashboards.training",
+    "ConfigForm": "nbmodels.dashboards.training",
+    "AttentionExplorer": "nbmodels.dashboards.attention",
+    "Chart": "nbmodels.dashboards._chart",
+    "use_charts": "nbmodels.dashboards._env",
+    "chart_mode": "nbmodels.dashboards._env",
+    "in_colab": "nbmodels.dashboards._env",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'nbmodels.dashboards' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,341 @@
+"""What the MetricsPanel shows, as plain data: chart series built from a Run's events,
+EMA smoothing, downsampling, the redraw throttle and the panel's text lines.
+
+Nothing here imports plotly or ipywidgets; tests call it directly.
+
+Example:
+>>> from nbmodels.dashboards._series import RunSeries, smooth
+>>> smooth([1.0, 0.0, 0.0], weight=0.5)
+[1.0, 0.3333333333333333, 0.14285714285714285]
+>>> series = RunSeries(smoothing=0.0)
+>>> series.add({"type": "step", "step": 1, "metrics": {"loss": 2.0}})
+>>> series.add({"type": "validation", "step": 1, "metrics": {"val_loss": 2.5}})
+>>> series.metrics["loss"].y, series.validation["val_loss"].y
+([2.0], [2.5])
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+
+# plotly's default colorway, so a metric keeps its colour across the raw, smoothed and
+# validation traces.
+PALETTE = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880", "#ff97ff", "#fecb52")
+
+# (title, axis suffix) of the panel's subplots, in make_subplots order (3 rows x 2 columns).
+PANELS = {
+    "loss": ("loss", ""),
+    "metrics": ("metrics", "2"),
+    "learning_rate": ("learning rate", "3"),
+    "throughput": ("throughput (samples/s)", "4"),
+    "memory": ("device memory (MiB)", "5"),
+    "eta": ("time left (s)", "6"),
+}
+MIB = 1024 * 1024
+
+
+class Line:
+    """One series: parallel lists of steps and values."""
+
+    __slots__ = ("x", "y")
+
+    def __init__(self):
+        self.x: list[float] = []
+        self.y: list[float] = []
+
+    def append(self, x, y) -> None:
+        self.x.append(x)
+        self.y.append(y)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def smooth(values, weight: float = 0.9) -> list[float]:
+    """Debiased exponential moving average (TensorBoard's smoothing); non-finite values are
+    skipped so one NaN does not erase the curve."""
+    ema, out = _Ema(weight), []
+    for value in values:
+        out.append(ema.add(value))
+    return out
+
+
+class _Ema:
+    __slots__ = ("weight", "total", "count", "value")
+
+    def __init__(self, weight: float):
+        self.weight, self.total, self.count, self.value = weight, 0.0, 0, math.nan
+
+    def add(self, value: float) -> float:
+        if math.isfinite(value):
+            self.total = self.weight * self.total + (1 - self.weight) * value
+            self.count += 1
+            # Without the debiasing the curve would start near 0: the average starts at 0.
+            self.value = self.total / (1 - self.weight**self.count) if self.weight else self.total
+        return self.value
+
+
+def downsample(x: list, y: list, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most about `max_points` evenly strided points, always keeping the last one.
+
+    A chart cannot show more points than it has pixels, and plotly sends whole arrays on
+    every update, so a long run is thinned before it is drawn (the smoothing sees all points).
+    """
+    n = len(x)
+    stride = max(1, math.ceil(n / max_points))
+    xs, ys = x[::stride], y[::stride]
+    if n and (n - 1) % stride:
+        xs, ys = xs + x[-1:], ys + y[-1:]
+    # float64 arrays travel as binary buffers in widget messages, not as JSON lists.
+    return np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+
+
+class RunSeries:
+    """A Run's chart data, extended incrementally from `run.events`.
+
+    `update(run)` reads only the events added since the last call; a resume that rewound the
+    run (new event list) rebuilds from the start.
+
+    Args:
+        smoothing: EMA weight for the smoothed per-batch curves, in [0, 1); 0 = no smoothing.
+    """
+
+    def __init__(self, smoothing: float = 0.9):
+        if not 0.0 <= smoothing < 1.0:
+            raise ValueError(f"smoothing={smoothing!r} is not allowed: it must be in [0, 1).")
+        self.smoothing = smoothing
+        self.reset()
+
+    def reset(self) -> None:
+        self.metrics: dict[str, Line] = {}  # per batch
+        self.smoothed: dict[str, Line] = {}
+        self.validation: dict[str, Line] = {}
+        self.progress: dict[str, Line] = {}  # learning_rate, samples_per_second, ...
+        self._emas: dict[str, _Ema] = {}
+        self._source: list | None = None
+        self._seen = 0
+
+    def update(self, run) -> int:
+        """Take in the run's new events; returns how many."""
+        events = run.events  # read once: a resume in another thread may replace the list
+        if events is not self._source or len(events) < self._seen:
+            self.reset()
+            self._source = events
+        new = events[self._seen :]
+        self._seen += len(new)
+        for event in new:
+            self.add(event)
+        return len(new)
+
+    def add(self, event: dict) -> None:
+        kind, step = event.get("type"), event.get("step")
+        if not isinstance(step, (int, float)):
+            return
+        if kind == "step":
+            for name, value in (event.get("metrics") or {}).items():
+                if isinstance(value, (int, float)):
+                    self._line(self.metrics, name).append(step, float(value))
+                    ema = self._emas.setdefault(name, _Ema(self.smoothing))
+                    self._line(self.smoothed, name).append(step, ema.add(float(value)))
+        elif kind == "validation":
+            for name, value in (event.get("metrics") or {}).items():
+                if isinstance(value, (int, float)):
+                    self._line(self.validation, name).append(step, float(value))
+        elif kind == "progress":
+            values = {k: event.get(k) for k in ("learning_rate", "samples_per_second", "tokens_per_second", "eta_seconds")}
+            memory = event.get("memory") if isinstance(event.get("memory"), dict) else {}
+            values["memory"] = memory.get("current_bytes")
+            values["peak_memory"] = memory.get("peak_bytes")
+            for name, value in values.items():
+                if isinstance(value, (int, float)):
+                    self._line(self.progress, name).append(step, float(value))
+
+    @staticmethod
+    def _line(lines: dict, name: str) -> Line:
+        line = lines.get(name)
+        if line is None:
+            line = lines[name] = Line()
+        return line
+
+
+def metrics_traces(series: RunSeries, max_points: int = 2000) -> list[dict]:
+    """The MetricsPanel's traces (plotly trace dicts with unique names) for this data.
+
+    Loss goes to the first subplot, every other metric to the second (per batch faint,
+    smoothed solid, validation as markers), then learning rate, throughput, memory and ETA.
+    """
+    traces = []
+    names = sorted(set(series.metrics) | {_train_name(v) for v in series.validation})
+    colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+
+    def add(name, line, panel, color, scale=1.0, legend=False, **style):
+        x, y = downsample(line.x, line.y, max_points)
+        axis = PANELS[panel][1]
+        traces.append({"name": name, "type": "scatter", "x": x, "y": y / scale if scale != 1.0 else y,
+                       "xaxis": "x" + axis, "yaxis": "y" + axis, "legendgroup": name.split(" ")[0],
+                       "showlegend": legend, "line": {"color": color, "width": style.pop("width", 1.5),
+                                                      **({"dash": style.pop("dash")} if "dash" in style else {})},
+                       **style})
+
+    for name in names:
+        panel = "loss" if name == "loss" else "metrics"
+        if name in series.metrics:
+            add(name, series.metrics[name], panel, colors[name], mode="lines", opacity=0.3, width=1)
+            add(f"{name} (smoothed)", series.smoothed[name], panel, colors[name], legend=True, mode="lines")
+        validation = series.validation.get(f"val_{name}")
+        if validation is not None:
+            add(f"val_{name}", validation, panel, colors[name], legend=True, mode="lines+markers",
+                marker={"symbol": "diamond", "size": 7}, width=1)
+    progress = series.progress
+    for name, panel, scale in (("learning_rate", "learning_rate", 1.0), ("samples_per_second", "throughput", 1.0),
+                               ("memory", "memory", MIB), ("peak_memory", "memory", MIB),
+                               ("eta_seconds", "eta", 1.0)):
+        if name in progress:
+            color = "#7f7f7f" if name == "peak_memory" else "#2a3f5f"
+            add(name, progress[name], panel, color, scale=scale, mode="lines",
+                **({"dash": "dot"} if name == "peak_memory" else {}))
+    return traces
+
+
+def metrics_figure_layout() -> dict:
+    """The panel figure's layout (3 x 2 subplots), as `plotly.subplots.make_subplots` arguments."""
+    return {
+        "rows": 3,
+        "cols": 2,
+        "subplot_titles": [title for title, _ in PANELS.values()],
+        "vertical_spacing": 0.09,
+        "horizontal_spacing": 0.08,
+    }
+
+
+def _train_name(validation_name: str) -> str:
+    return validation_name[4:] if validation_name.startswith("val_") else validation_name
+
+
+class Throttle:
+    """Call `action` at most once per `interval` seconds, never losing the last request.
+
+    A request inside the interval schedules one trailing call at the interval's end; more
+    requests before then join it (the action reads the latest state when it runs). So a
+    fast producer costs a bounded number of actions, and the final state is always drawn.
+
+    Args:
+        action: a function of no arguments.
+        interval: seconds between calls.
+        clock: a monotonic clock (tests pass a fake one).
+    """
+
+    def __init__(self, action, interval: float = 0.25, clock=time.monotonic):
+        self.action, self.interval, self.clock = action, interval, clock
+        self.calls = 0
+        self._last = -math.inf
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                return  # the trailing call already due will show this request's state
+            wait = self._last + self.interval - self.clock()
+            if wait > 0:
+                self._timer = threading.Timer(wait, self._trailing)
+                self._timer.daemon = True
+                self._timer.start()
+                return
+            self._last = self.clock()
+        self._run()
+
+    @property
+    def pending(self) -> bool:
+        return self._timer is not None
+
+    def flush(self) -> None:
+        """Run a pending trailing call now (e.g. when the run ends)."""
+        with self._lock:
+            timer, self._timer = self._timer, None
+            if timer is None:
+                return
+            timer.cancel()
+            self._last = self.clock()
+        self._run()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _trailing(self) -> None:
+        with self._lock:
+            if self._timer is None:  # flushed or cancelled meanwhile
+                return
+            self._timer = None
+            self._last = self.clock()
+        self._run()
+
+    def _run(self) -> None:
+        self.calls += 1
+        self.action()
+
+
+# ---- text ------------------------------------------------------------------------------
+
+
+def status_line(run) -> str:
+    """The panel's live header: status, progress, latest values, speed, ETA, memory."""
+    from nbmodels.devices import format_bytes
+    from nbmodels.training.run import format_seconds
+
+    parts = [run.status + (f" — {run.message}" if run.message else "")]
+    parts.append(f"step {run.step}/{run.total_steps or '?'}, epoch {run.epoch:.2f}")
+    parts += [f"{k} {_fmt(v)}" for k, v in sorted({**run.metrics, **run.validation}.items())]
+    if run.samples_per_second:
+        speed = f"{run.samples_per_second:,.0f} samples/s"
+        if run.tokens_per_second:
+            speed += f" ({run.tokens_per_second:,.0f} tokens/s)"
+        parts.append(speed)
+    if run.eta_seconds is not None and run.active:
+        parts.append(f"ETA {format_seconds(run.eta_seconds)}")
+    if run.memory.get("current_bytes") is not None:
+        parts.append(f"{run.memory.get('device', '')} memory {format_bytes(run.memory['current_bytes'])}".strip())
+    return " · ".join(parts)
+
+
+def run_line(run) -> str:
+    """A run in a stable line (no id, no timings): name, status, step, latest values."""
+    if run is None:
+        return "no run yet"
+    total = f"/{run.total_steps}" if run.total_steps else ""
+    values = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted({**run.metrics, **run.validation}.items()))
+    return f"run {run.name!r} {run.status} at step {run.step}{total}" + (f", {values}" if values else "")
+
+
+def summary_line(kind: str, run) -> str:
+    """A dashboard's one-line text/plain for notebooks: stable, so nbval can compare it."""
+    return f"{kind}: {run_line(run)}"
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def snapshot_rows(run, series: RunSeries) -> list[tuple]:
+    """The MetricsPanel's static snapshot: status, progress, and each recorded curve as a
+    sparkline with its last value. Timings (speed, ETA, memory) are left out: they differ
+    from run to run and would make saved notebooks differ."""
+    from nbmodels.dashboards._snapshot import sparkline_svg
+
+    rows = [("status", run.status + (f" — {run.message}" if run.message else "")),
+            ("step", f"{run.step}/{run.total_steps or '?'} (epoch {run.epoch:.2f})")]
+    curves = [(f"{name} (smoothed)", series.smoothed[name]) for name in sorted(series.smoothed)]
+    curves += [(name, series.validation[name]) for name in sorted(series.validation)]
+    if "learning_rate" in series.progress:
+        curves.append(("learning rate", series.progress["learning_rate"]))
+    for label, line in curves:
+        if line:
+            rows.append((label, _fmt(line.y[-1]), sparkline_svg(line.y)))
+    return rows
