@@ -1,11 +1,13 @@
 # The two commands of the README. Each sets up .venv (once, again when pyproject.toml changes).
 #   make lab    install with JupyterLab and open it on notebooks/
-#   make test   install with test tools and run the whole suite (tests/ and notebooks/)
+#   make test   install with test tools and run the whole suite (extension/ unit tests, tests/, notebooks/)
 #   make demo   the headless main job: train a small model on embedded data and report
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# The JupyterLab sidebar's sources: a change rebuilds it on the next `make lab` / `make test`.
+EXTENSION_SOURCES := extension/package.json $(wildcard extension/src/*.ts extension/style/*)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: lab test demo bench clean
@@ -15,21 +17,31 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # One stamp per extra, so `make test` after `make lab` only adds the test tools.
-$(VENV)/.installed-%: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[$*]"
+# The build tools go into the venv first and the install skips pip's isolated build env: that
+# env would install JupyterLab a second time (about a minute). The wheel build runs `jlpm` in
+# extension/ (hatch-jupyter-builder), which needs the venv's bin on PATH.
+$(VENV)/.installed-%: pyproject.toml $(EXTENSION_SOURCES) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet hatchling hatch-jupyter-builder editables "jupyterlab>=4.2,<5"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pip install --quiet --no-build-isolation -e ".[$*]"
 	touch $@
 
 lab: $(VENV)/.installed-lab
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/
 
 test: $(VENV)/.installed-test
+	cd extension && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm test
 	NBMODELS_RUNS_DIR="$${NBMODELS_RUNS_DIR:-$(CURDIR)/build/test-runs}" $(BIN)/python -m pytest
 
 demo: $(VENV)/.installed-test
 	$(BIN)/nbmodels demo
 
-bench: $(VENV)/.installed-test
+# Side-by-side benchmarks (keras-hub is the peer, from the `bench` extra); see bench/README.md.
+bench: $(VENV)/.installed-test $(VENV)/.installed-bench
 	$(BIN)/python bench/recording_overhead.py
+	$(BIN)/python bench/dashboard_overhead.py
+	$(BIN)/python bench/generation.py
+	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/shakespeare.py
 
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) build .pytest_cache extension/node_modules extension/lib extension/tsconfig.tsbuildinfo nbmodels/labextension

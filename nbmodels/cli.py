@@ -75,19 +75,7 @@ def _runs(args) -> int:
         return 0
     run = Run.load(args.run_id, root=args.root)
     if args.action == "show":
-        details = {
-            "id": run.id,
-            "name": run.name,
-            "model": run.model_name,
-            "status": run.status,
-            "message": run.message,
-            "step": run.step,
-            "total_steps": run.total_steps,
-            "metrics": run.metrics,
-            "validation": run.validation,
-            "checkpoint": str(run.latest_checkpoint() or ""),
-            "config": run.config.to_dict(),
-        }
+        details = run.details()
         if args.json:
             print(json.dumps(details, indent=2))
         else:

@@ -279,6 +279,27 @@ class Run(HasTraits):
 
     # ---- display --------------------------------------------------------------------
 
+    def details(self) -> dict:
+        """Config, status and latest values as plain JSON: what `nbmodels runs show --json` and
+        the Jupyter server's run route report."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "model": self.model_name,
+            "status": self.status,
+            "message": self.message,
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "epoch": self.epoch,
+            "metrics": self.metrics,
+            "validation": self.validation,
+            "eta_seconds": self.eta_seconds,
+            "samples_per_second": self.samples_per_second,
+            "checkpoint": str(self.latest_checkpoint() or ""),
+            "config": self.config.to_dict(),
+            "summary": self.summary(),
+        }
+
     def summary(self) -> str:
         """One line: id, status, step, latest metrics; stable for a finished run."""
         total = f"/{self.total_steps}" if self.total_steps else ""
