@@ -466,8 +466,12 @@ class _Session:
 
 
 def _bucket(length: int) -> int:
-    """The next power of two (at least 16): few distinct buffer sizes, so few compilations."""
-    return max(_SMALLEST_BUFFER, 1 << (int(length) - 1).bit_length())
+    """Round a buffer length up, so calls share compiled programs: to a power of two up to 64
+    (at least 16), then to a multiple of 64 (attention over unused positions costs time)."""
+    length = int(length)
+    if length <= 64:
+        return max(_SMALLEST_BUFFER, 1 << (length - 1).bit_length())
+    return -(-length // 64) * 64
 
 
 def _check_int(name: str, value, minimum: int, maximum: int | None = None) -> int:

@@ -236,3 +236,12 @@ def test_generation_under_mixed_precision_gives_float32_probabilities(tokenizer)
     assert result.probabilities[0].dtype == np.float32
     assert all(len(ids) == 6 for ids in result.token_ids)
     assert np.all((result.probabilities[0] > 0) & (result.probabilities[0] <= 1))
+
+
+@pytest.mark.parametrize("module", ["nbmodels.generation.samplers", "nbmodels.generation.session"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

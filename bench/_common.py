@@ -1,0 +1,34 @@
+"""What the side-by-side benchmarks share: alternating timed calls, and naming the device."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+
+def alternate(first, second, repeats: int) -> tuple[float, float]:
+    """Median seconds of `first()` and `second()`: one untimed call each (compilation), then
+    `repeats` timed calls each, alternating A B, B A, ... so drift on a busy machine hits both."""
+    first(), second()
+    times = {first: [], second: []}
+    for index in range(repeats):
+        for function in ((first, second) if index % 2 == 0 else (second, first)):
+            started = time.perf_counter()
+            function()
+            times[function].append(time.perf_counter() - started)
+    return statistics.median(times[first]), statistics.median(times[second])
+
+
+def device_name() -> str:
+    """The first GPU's name, or "CPU"."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    return "CPU"
+
+
+def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
+    """PASS or MISS, the word every bench's last lines end with."""
+    return "PASS" if (value >= target if higher_is_better else value <= target) else "MISS"
