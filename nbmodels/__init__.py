@@ -28,6 +28,7 @@ _LAZY = {
     "MetricsPanel": "nbmodels.dashboards.metrics",
     "TrainingDashboard": "nbmodels.dashboards.training",
     "AttentionExplorer": "nbmodels.dashboards.attention",
+    "GenerationPlayground": "nbmodels.dashboards.generation",
 }
 
 __all__ = sorted(_LAZY)

@@ -9,6 +9,8 @@ Importing this package is cheap; ipywidgets and plotly load with the first dashb
   with a MetricsPanel.
 - `AttentionExplorer(model, text)`: attention heatmaps per layer and head, all heads at a
   glance, where one token attends, and attention rollout.
+- `GenerationPlayground(model)`: a prompt, sampler controls and streaming output, each token
+  coloured by its probability with its top alternatives; Stop.
 - `use_charts(mode)`: FigureWidget ("widget") or display-handle ("display") charts; "auto"
   picks display in Colab.
 """
@@ -20,6 +22,7 @@ _LAZY = {
     "TrainingDashboard": "nbmodels.dashboards.training",
     "ConfigForm": "nbmodels.dashboards.training",
     "AttentionExplorer": "nbmodels.dashboards.attention",
+    "GenerationPlayground": "nbmodels.dashboards.generation",
     "Chart": "nbmodels.dashboards._chart",
     "use_charts": "nbmodels.dashboards._env",
     "chart_mode": "nbmodels.dashboards._env",

@@ -10,7 +10,7 @@
 
 from nbmodels.generation.loop import loop_for
 from nbmodels.generation.samplers import SAMPLERS, Beam, Greedy, Sampler, Temperature, TopK, TopP, get_sampler
-from nbmodels.generation.session import Generation, Token, generate, stream
+from nbmodels.generation.session import Generation, Token, TokenStream, generate, stream
 
 __all__ = [
     "Beam",
@@ -20,6 +20,7 @@ __all__ = [
     "Sampler",
     "Temperature",
     "Token",
+    "TokenStream",
     "TopK",
     "TopP",
     "generate",

@@ -174,14 +174,15 @@ def stream(
     jit_compile: bool = True,
     cancel=None,
     chunk_size: int = 16,
-) -> Iterator[Token]:
+) -> "TokenStream":
     """Like `generate`, but yield each `Token` as soon as its chunk of the loop has run.
 
     The compiled loop runs `chunk_size` steps at a time (the first chunk is shorter, so the
     first token shows quickly); each chunk's tokens are then yielded in order, row by row.
     Stop early by setting `cancel` or by leaving the loop (closing the iterator). The
     arguments are checked when `stream` is called, not at the first token. Beam search
-    yields its tokens at the end: an earlier token can change until then.
+    yields its tokens at the end: an earlier token can change until then. The returned
+    `TokenStream`'s `result()` gives the `Generation` (finish reasons included) afterwards.
 
     Example:
     >>> from nbmodels.data import CharTokenizer
@@ -197,8 +198,49 @@ def stream(
     chunk_size = options.pop("chunk_size")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size={chunk_size!r} is not allowed; it must be an integer >= 1.")
-    session = _Session(model, prompts, **options)
-    return session.tokens(chunk_size)
+    return TokenStream(_Session(model, prompts, **options), chunk_size)
+
+
+class TokenStream:
+    """What `stream` returns: an iterator of `Token`s; once it is exhausted (or closed),
+    `result()` gives the `Generation` with every row's finish reason.
+
+    Example:
+    >>> from nbmodels.generation import stream
+    >>> from nbmodels.models import GPT, GPTConfig
+    >>> model = GPT(GPTConfig.preset("tiny", vocabulary_size=8))
+    >>> tokens = stream(model, [1, 2, 3], max_new_tokens=4, seed=0)
+    >>> len(list(tokens)), tokens.result().finish_reasons
+    (4, ['length'])
+    """
+
+    def __init__(self, session: _Session, chunk_size: int):
+        self._session = session
+        self._tokens = session.tokens(chunk_size)
+        self._done = False
+
+    def __iter__(self) -> "TokenStream":
+        return self
+
+    def __next__(self) -> Token:
+        try:
+            return next(self._tokens)
+        except StopIteration:
+            self._done = True
+            raise
+
+    def close(self) -> None:
+        """Stop generating (what leaving a `for` loop early does); rows still running end "cancelled"."""
+        if not self._done:
+            self._tokens.close()
+            self._done = True
+            self._session.finish_reasons = [reason or "cancelled" for reason in self._session.finish_reasons]
+
+    def result(self) -> Generation:
+        """The whole generation so far; call it after the stream is exhausted or closed."""
+        if not self._done:
+            raise ValueError("The stream is still running: iterate it to the end (or close() it) first.")
+        return self._session.result()
 
 
 def _options(arguments: dict) -> dict:

@@ -245,3 +245,17 @@ def test_docstring_examples(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_stream_result_reports_finish_reasons(model):
+    tokens = stream(model, PROMPTS, max_new_tokens=5, stop_tokens=[generate(model, PROMPTS[0], max_new_tokens=1).text])
+    with pytest.raises(ValueError, match="still running"):
+        tokens.result()
+    streamed = list(tokens)
+    result = tokens.result()
+    assert result.finish_reasons[0] == "stop" and len(result.token_ids[0]) == 0
+    assert sum(len(ids) for ids in result.token_ids) == len(streamed)
+    closed = stream(model, PROMPTS, max_new_tokens=50, chunk_size=2)
+    next(closed)
+    closed.close()
+    assert closed.result().finish_reasons == ["cancelled"] * 3
