@@ -83,7 +83,7 @@ def test_playground_streams_tokens_into_its_output(model):
     assert "tokens/s" in playground._message.value and "finish: length" in playground._message.value
     assert playground._generate_button.disabled is False and playground._stop_button.disabled is True
     last = playground.tokens[-1]
-    assert len(last.alternatives) == 5 and f"token 11: " in playground._details.value
+    assert len(last.alternatives) == 5 and "token 11: " in playground._details.value
     playground._pick.value = 2  # inspect an earlier token
     assert "token 2: " in playground._details.value
     # greedy picks the most likely token: the one coloured by the top alternative's probability
