@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 EXTENSION_SOURCES := extension/package.json $(wildcard extension/src/*.ts extension/style/*)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test demo bench clean
+.PHONY: lab test test-ipywidgets7 demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ lab: $(VENV)/.installed-lab
 test: $(VENV)/.installed-test
 	cd extension && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm test
 	NBMODELS_RUNS_DIR="$${NBMODELS_RUNS_DIR:-$(CURDIR)/build/test-runs}" $(BIN)/python -m pytest
+
+# The dashboards' tests again under ipywidgets 7.7 (what Colab may ship), put ahead of the
+# venv's ipywidgets 8 on PYTHONPATH.
+test-ipywidgets7: $(VENV)/.installed-test
+	$(BIN)/python -m pip install --quiet --no-deps --target build/ipywidgets7 "ipywidgets==7.7.*" \
+		"jupyterlab_widgets<3" "widgetsnbextension<4" ipython_genutils
+	PYTHONPATH=build/ipywidgets7 $(BIN)/python -m pytest tests/dashboards -p no:cacheprovider
 
 demo: $(VENV)/.installed-test
 	$(BIN)/nbmodels demo
