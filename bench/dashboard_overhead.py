@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=400, help="batches per timed fit")
     parser.add_argument("--repeats", type=int, default=15, help="timed fits of each variant")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--interval", type=float, default=0.25, help="the panel's redraw interval, seconds")
+    parser.add_argument("--interval", type=float, default=0.5, help="the panel's redraw interval, seconds")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
 

@@ -19,6 +19,8 @@ import json
 import threading
 import uuid
 
+import numpy as np
+
 from nbmodels.dashboards._env import chart_mode, enable_colab_widgets
 
 
@@ -48,6 +50,7 @@ class Chart:
         self.figure = go.FigureWidget(figure) if self.mode == "widget" else go.Figure(figure)
         self.draws = 0  # redraws sent so far (tests and benchmarks read it)
         self._index: dict[str, int] = {trace.name: i for i, trace in enumerate(self.figure.data)}
+        self._sent: dict[str, dict] = {}  # per trace, the properties as last set
         self._lock = threading.Lock()  # draws come from the kernel thread, timers and training threads
         self._display_id = uuid.uuid4().hex  # lives in the message's transient part, never in the notebook
         self._shown = False
@@ -66,6 +69,7 @@ class Chart:
                 self.figure.add_traces(new)  # plotly refuses add_traces inside batch_update
                 for trace in new:
                     self._index[trace["name"]] = len(self._index)
+                    self._sent[trace["name"]] = dict(trace)
             added = {id(t) for t in new}
             changed = [t for t in traces if id(t) not in added]
             if self.mode == "widget":
@@ -80,8 +84,17 @@ class Chart:
             self.draws += 1
 
     def _apply(self, traces, layout) -> None:
+        # Only properties that changed since the last draw are set: plotly validates every
+        # assignment through its property tree, which costs far more than comparing (a redraw of
+        # unchanged styles would hold the GIL for tens of milliseconds against the training loop).
         for trace in traces:
-            self.figure.data[self._index[trace["name"]]].update({k: v for k, v in trace.items() if k != "type"})
+            target = self.figure.data[self._index[trace["name"]]]
+            sent = self._sent.setdefault(trace["name"], {})
+            for key, value in trace.items():
+                if key in ("type", "name") or _same(sent.get(key, _UNSET), value):
+                    continue
+                target[key] = value
+                sent[key] = value
         for key, value in (layout or {}).items():
             # Replace, not merge: update_layout(shapes=[]) would keep the old shapes.
             self.figure.layout[key] = value
@@ -109,3 +122,16 @@ class Chart:
             "text/html": pio.to_html(self.figure, include_plotlyjs="cdn", full_html=False, validate=False),
             "text/plain": f"<plotly figure: {names}>",
         }
+
+
+_UNSET = object()
+
+
+def _same(old, new) -> bool:
+    """Whether a trace property is unchanged (arrays compared by value)."""
+    if old is _UNSET:
+        return False
+    if isinstance(old, np.ndarray) or isinstance(new, np.ndarray):
+        return isinstance(old, np.ndarray) and isinstance(new, np.ndarray) and old.shape == new.shape and bool(
+            np.array_equal(old, new))
+    return old == new

@@ -219,9 +219,11 @@ def _train_name(validation_name: str) -> str:
 class Throttle:
     """Call `action` at most once per `interval` seconds, never losing the last request.
 
-    A request inside the interval schedules one trailing call at the interval's end; more
-    requests before then join it (the action reads the latest state when it runs). So a
-    fast producer costs a bounded number of actions, and the final state is always drawn.
+    A request schedules one call on a timer thread: at once if the last call was an interval
+    ago, else at the interval's end; more requests before then join it (the action reads the
+    latest state when it runs). So a fast producer costs a bounded number of actions, the
+    final state is always drawn, and the producer (the training loop) never runs the action
+    itself: a redraw overlaps with TensorFlow's work instead of pausing it.
 
     Args:
         action: a function of no arguments.
@@ -235,33 +237,34 @@ class Throttle:
         self._last = -math.inf
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
+        self._running = threading.Lock()  # held while the action runs
 
     def __call__(self) -> None:
         with self._lock:
             if self._timer is not None:
                 return  # the trailing call already due will show this request's state
-            wait = self._last + self.interval - self.clock()
-            if wait > 0:
-                self._timer = threading.Timer(wait, self._trailing)
-                self._timer.daemon = True
-                self._timer.start()
-                return
-            self._last = self.clock()
-        self._run()
+            wait = max(0.0, self._last + self.interval - self.clock())
+            self._timer = threading.Timer(wait, self._trailing)
+            self._timer.daemon = True
+            self._timer.start()
 
     @property
     def pending(self) -> bool:
         return self._timer is not None
 
     def flush(self) -> None:
-        """Run a pending trailing call now (e.g. when the run ends)."""
+        """Run a pending call now (e.g. when the run ends); when it returns, no call is due or
+        still running."""
         with self._lock:
             timer, self._timer = self._timer, None
-            if timer is None:
-                return
-            timer.cancel()
-            self._last = self.clock()
-        self._run()
+            if timer is not None:
+                timer.cancel()
+                self._last = self.clock()
+        if timer is not None:
+            self._run()
+        else:
+            with self._running:  # a call already started on the timer thread finishes first
+                pass
 
     def cancel(self) -> None:
         with self._lock:
@@ -278,8 +281,9 @@ class Throttle:
         self._run()
 
     def _run(self) -> None:
-        self.calls += 1
-        self.action()
+        with self._running:
+            self.calls += 1
+            self.action()
 
 
 # ---- text ------------------------------------------------------------------------------

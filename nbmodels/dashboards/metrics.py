@@ -37,7 +37,8 @@ class MetricsPanel(SnapshotDisplay, widgets.VBox):
         run: the `Run` to show; `None` for an empty panel (see `set_run`).
         interval: seconds between redraws at most.
         smoothing: EMA weight of the smoothed curves, in [0, 1).
-        max_points: points per curve at most (longer curves are thinned for drawing).
+        max_points: points per curve at most: longer curves are thinned for drawing (600 is
+            more than a chart is pixels wide, and keeps each redraw's message small).
         poll: seconds between `run.refresh()` calls for a run written by another process.
         mode: chart mode, `"widget"` or `"display"` (default: `nbmodels.dashboards.chart_mode()`).
 
@@ -55,7 +56,7 @@ class MetricsPanel(SnapshotDisplay, widgets.VBox):
     >>> panel.close()
     """
 
-    def __init__(self, run=None, *, interval: float = 0.25, smoothing: float = 0.9, max_points: int = 2000,
+    def __init__(self, run=None, *, interval: float = 0.5, smoothing: float = 0.9, max_points: int = 600,
                  poll: float = 1.0, mode: str | None = None, **kwargs):
         super().__init__(**kwargs)
         from plotly.subplots import make_subplots

@@ -140,7 +140,7 @@ class TrainingDashboard(SnapshotDisplay, widgets.VBox):
 
     def __init__(self, recipes=None, *, builder=None, data=None, name: str | None = None,
                  config: TrainConfig | None = None, root=None, loss=None, metrics=None, devices=None,
-                 interval: float = 0.25, mode: str | None = None, **kwargs):
+                 interval: float = 0.5, mode: str | None = None, **kwargs):
         super().__init__(**kwargs)
         if recipes is None:
             from nbmodels.recipes import list_recipes

@@ -37,7 +37,9 @@ def test_colab_is_detected_and_charts_fall_back_to_display_handles(colab, ipytho
         from IPython.display import display
 
         display(panel)
+        # Redraws run on the throttle's timer thread; flush() runs each one here, inside the capture.
         run.record([{"type": "step", "step": s, "epoch": s / 20, "metrics": {"loss": 1.0 / s}} for s in range(1, 11)])
+        panel._throttle.flush()
         run.record([{"type": "step", "step": 11, "epoch": 0.55, "metrics": {"loss": 0.05}}])
         panel._throttle.flush()
     outputs = shown.outputs

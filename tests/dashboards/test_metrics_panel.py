@@ -71,23 +71,29 @@ def test_redraws_are_throttled_and_the_last_state_is_not_dropped(runs_root):
     panel.close()
 
 
-def test_throttle_with_a_clock_runs_once_per_interval_plus_one_trailing_call():
-    now = [0.0]
+def test_throttle_runs_on_its_own_thread_once_per_interval_and_never_drops_the_last_call():
     calls = []
-    throttle = Throttle(lambda: calls.append(now[0]), interval=1.0, clock=lambda: now[0])
+    throttle = Throttle(lambda: calls.append(threading.current_thread()), interval=1000.0)
+    throttle()  # due at once, on a timer thread
+    assert wait_until(lambda: len(calls) == 1) and calls[0] is not threading.current_thread()
     for _ in range(1000):
-        throttle()
-    assert calls == [0.0] and throttle.pending
-    now[0] = 1.0
-    throttle.flush()
-    assert calls == [0.0, 1.0] and not throttle.pending
-    now[0] = 5.0
-    throttle()
-    assert calls == [0.0, 1.0, 5.0]
+        throttle()  # all inside the interval: one trailing call, due in 1000 s
+    assert len(calls) == 1 and throttle.pending
+    throttle.flush()  # e.g. when the run ends
+    assert len(calls) == 2 and not throttle.pending
+
     done = threading.Event()
-    quick = Throttle(done.set, interval=0.01)
+    quick = Throttle(lambda: (calls.append(threading.current_thread()), done.set()), interval=0.01)
     quick(), quick()
-    assert done.wait(30)  # the trailing call comes by itself
+    assert done.wait(30)  # the call comes by itself, on a timer thread
+    assert calls[-1] is not threading.current_thread()
+
+    counted = Throttle(lambda: None, interval=0.2)
+    started = time.monotonic()
+    while time.monotonic() - started < 1.0:
+        counted()
+    counted.flush()
+    assert counted.calls <= 7  # about one per 0.2 s over a second of requests, plus the trailing one
 
 
 def test_run_written_by_another_process_is_polled(runs_root):
