@@ -32,3 +32,22 @@ def device_name() -> str:
 def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
     """PASS or MISS, the word every bench's last lines end with."""
     return "PASS" if (value >= target if higher_is_better else value <= target) else "MISS"
+
+
+def add_gpt_dimensions(parser, *, sequence_flag: str, sequence_default: int) -> None:
+    """The model-size flags both keras-hub comparisons take (GPT-2's architecture, small sizes)."""
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--vocabulary", type=int, default=8192)
+    parser.add_argument(sequence_flag, type=int, default=sequence_default)
+
+
+def import_keras_hub():
+    """keras_hub, or None (with the install command printed) when the `bench` extra is missing."""
+    try:
+        import keras_hub
+    except ImportError:
+        print('keras-hub is not installed: pip install -e ".[bench]"')
+        return None
+    return keras_hub

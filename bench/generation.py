@@ -28,18 +28,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from _common import alternate, device_name, verdict  # noqa: E402  (bench/ is on sys.path when run as a script)
+from _common import add_gpt_dimensions, alternate, device_name, import_keras_hub, verdict  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 PROMPT = 32
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--vocabulary", type=int, default=8192)
-    parser.add_argument("--context", type=int, default=512)
+    add_gpt_dimensions(parser, sequence_flag="--context", sequence_default=512)
     parser.add_argument("--new-tokens", type=int, default=256)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--repeats", type=int, default=5)
@@ -49,10 +45,8 @@ def main(argv=None) -> int:
     import keras
     import numpy as np
 
-    try:
-        import keras_hub
-    except ImportError:
-        print('keras-hub is not installed: pip install -e ".[bench]"')
+    keras_hub = import_keras_hub()
+    if keras_hub is None:
         return 0
     from nbmodels.generation import generate, stream
     from nbmodels.models import GPT, GPTConfig

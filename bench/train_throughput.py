@@ -23,16 +23,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from _common import alternate, device_name, verdict  # noqa: E402  (bench/ is on sys.path when run as a script)
+from _common import add_gpt_dimensions, alternate, device_name, import_keras_hub, verdict  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--vocabulary", type=int, default=8192)
-    parser.add_argument("--sequence", type=int, default=256)
+    add_gpt_dimensions(parser, sequence_flag="--sequence", sequence_default=256)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
@@ -45,10 +41,8 @@ def main(argv=None) -> int:
     import numpy as np
     import tensorflow as tf
 
-    try:
-        import keras_hub
-    except ImportError:
-        print('keras-hub is not installed: pip install -e ".[bench]"')
+    keras_hub = import_keras_hub()
+    if keras_hub is None:
         return 0
     from nbmodels.models import GPT, GPTConfig
 
