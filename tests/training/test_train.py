@@ -68,8 +68,14 @@ def test_interrupt_then_resume_equals_uninterrupted_run(runs_root, xor_data):
             if self.model.optimizer.iterations.numpy() == stop_at:
                 signal.raise_signal(signal.SIGINT)
 
-    run = train(builder, xor_data, config, callbacks=[KernelInterrupt()], verbose=False)
-    assert run.status == "interrupted"
+    # A kernel interrupt arrives as KeyboardInterrupt (Python's own handler, which ipykernel keeps);
+    # install it in case an earlier test in this process left another one behind.
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        run = train(builder, xor_data, config, callbacks=[KernelInterrupt()], verbose=False)
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    assert run.status == "interrupted", (run.status, run.message, stop_at, handler)
     assert run.step == stop_at and run.latest_checkpoint().name == f"step-{stop_at:09d}"
     run._resume_with.callbacks = ()
     run.resume(verbose=False)
