@@ -448,13 +448,14 @@ class _Session:
 
     def _collect(self, state: dict, start: int, end: int) -> list[Token]:
         """The tokens emitted at positions `start .. end - 1`, recorded per row, in order."""
-        emitted = state["emitted"][:, start:end].numpy()
+        # Whole buffers, sliced in numpy: a TensorFlow slice costs ~1 ms of Python per call.
+        emitted = state["emitted"].numpy()[:, start:end]
         if not emitted.any():
             return []
-        ids = state["tokens"][:, start:end].numpy()
-        probabilities = state["probabilities"][:, start:end].numpy()
-        top_ids = state["top_ids"][:, start:end].numpy()
-        top_probabilities = state["top_probabilities"][:, start:end].numpy()
+        ids = state["tokens"].numpy()[:, start:end]
+        probabilities = state["probabilities"].numpy()[:, start:end]
+        top_ids = state["top_ids"].numpy()[:, start:end]
+        top_probabilities = state["top_probabilities"].numpy()[:, start:end]
         new_tokens = []
         for row in range(emitted.shape[0]):
             for column in np.flatnonzero(emitted[row]):
