@@ -9,7 +9,7 @@ Example:
 3
 """
 
-import importlib
+from nbmodels._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -33,15 +33,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        module = importlib.import_module(_LAZY[name])
-        value = module if module.__name__.endswith("." + name) else getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'nbmodels' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -15,7 +15,7 @@ Importing this package is cheap; ipywidgets and plotly load with the first dashb
   picks display in Colab.
 """
 
-import importlib
+from nbmodels._lazy import lazy_attributes
 
 _LAZY = {
     "MetricsPanel": "nbmodels.dashboards.metrics",
@@ -31,14 +31,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'nbmodels.dashboards' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

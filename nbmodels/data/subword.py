@@ -127,18 +127,7 @@ class BPETokenizer(Tokenizer):
         return np.asarray(self._tokenizer.encode(text).ids, dtype=np.int32)
 
     def decode(self, ids: Iterable[int]) -> str:
-        ids = np.asarray(ids)
-        if ids.ndim != 1:
-            raise ValueError(f"decode takes a 1-D sequence of ids, got shape {ids.shape}; use decode_batch for 2-D.")
-        if ids.size and not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"decode takes integer ids, got dtype {ids.dtype}.")
-        bad = np.flatnonzero((ids < 0) | (ids >= self.vocabulary_size))
-        if bad.size:
-            raise ValueError(
-                f"id {int(ids[bad[0]])} at position {int(bad[0])} is outside the vocabulary "
-                f"(ids 0..{self.vocabulary_size - 1})."
-            )
-        return self._tokenizer.decode(ids.tolist(), skip_special_tokens=False)
+        return self._tokenizer.decode(self._checked_ids(ids).tolist(), skip_special_tokens=False)
 
     def get_config(self) -> dict:
         return {"tokenizer": self._tokenizer.to_str()}

@@ -130,6 +130,23 @@ class Tokenizer:
     def __eq__(self, other) -> bool:
         return type(other) is type(self) and self.get_config() == other.get_config()
 
+    def _checked_ids(self, ids) -> np.ndarray:
+        """`ids` as a 1-D integer array inside the vocabulary, else a `ValueError` saying what is wrong."""
+        ids = np.asarray(ids)
+        if ids.ndim != 1:
+            raise ValueError(f"decode takes a 1-D sequence of ids, got shape {ids.shape}; use decode_batch for 2-D.")
+        if ids.size == 0:
+            return ids.astype(np.int64)
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"decode takes integer ids, got dtype {ids.dtype}.")
+        bad = np.flatnonzero((ids < 0) | (ids >= self.vocabulary_size))
+        if bad.size:
+            raise ValueError(
+                f"id {int(ids[bad[0]])} at position {int(bad[0])} is outside the vocabulary "
+                f"(ids 0..{self.vocabulary_size - 1})."
+            )
+        return ids
+
     __hash__ = None  # subclasses that are immutable define one
 
 
@@ -285,20 +302,8 @@ class CharTokenizer(Tokenizer):
 
     def decode(self, ids: Iterable[int]) -> str:
         """The text of a 1-D sequence of ids; an id outside the vocabulary is a `ValueError`."""
-        ids = np.asarray(ids)
-        if ids.ndim != 1:
-            raise ValueError(f"decode takes a 1-D sequence of ids, got shape {ids.shape}; use decode_batch for 2-D.")
-        if ids.size == 0:
-            return ""
-        if not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"decode takes integer ids, got dtype {ids.dtype}.")
-        bad = np.flatnonzero((ids < 0) | (ids >= self.vocabulary_size))
-        if bad.size:
-            raise ValueError(
-                f"id {int(ids[bad[0]])} at position {int(bad[0])} is outside the vocabulary "
-                f"(ids 0..{self.vocabulary_size - 1})."
-            )
-        return "".join(self._tokens[ids].tolist())
+        ids = self._checked_ids(ids)
+        return "".join(self._tokens[ids].tolist()) if ids.size else ""
 
     def get_config(self) -> dict:
         """A JSON-serializable dict; `CharTokenizer.from_config(config)` rebuilds the tokenizer."""
