@@ -12,7 +12,10 @@ reaches validation loss 1.8857 at iteration 2000, median 75 ms/iteration. Target
 nanoGPT estimates its validation loss from 20 random batches; this script evaluates the whole
 validation split, which is the steadier number.
 
-    python bench/shakespeare.py [--steps 2000] [--text PATH] [--json out.json]
+AdamW decays only weights with 2+ dimensions, as nanoGPT does; `--weight-decay-on all` decays
+every weight (biases, LayerNorm scales too), which is what nbmodels did before, for comparison.
+
+    python bench/shakespeare.py [--steps 2000] [--text PATH] [--json out.json] [--weight-decay-on all]
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--text", type=Path, default=DEFAULT_TEXT)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--weight-decay-on", choices=("matrices", "all"), default="matrices",
+                        help="which weights AdamW decays (TrainConfig.weight_decay_on)")
     args = parser.parse_args(argv)
     if not args.text.is_file():
         print(f"No Tiny Shakespeare at {args.text}; pass --text PATH (nanoGPT's input.txt).")
@@ -57,7 +62,8 @@ def main(argv=None) -> int:
     data = dataclasses.replace(train, validation=char_windows(text, context=64, validation_split=0.1).validation)
     config = TrainConfig(
         steps=args.steps, batch_size=12, optimizer="adamw", learning_rate=1e-3, lr_schedule="warmup_cosine",
-        warmup_steps=100, min_lr_ratio=0.1, weight_decay=0.1, clip_norm=1.0, validate_every=args.steps,
+        warmup_steps=100, min_lr_ratio=0.1, weight_decay=0.1, weight_decay_on=args.weight_decay_on,
+        clip_norm=1.0, validate_every=args.steps,
         checkpoint_every=args.steps, seed=1337, precision="float32",
     )
     gpt = recipes.get_recipe("char_gpt")
@@ -75,6 +81,7 @@ def main(argv=None) -> int:
         "bench": "shakespeare",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
         "steps": steps,
+        "weight_decay_on": config.weight_decay_on,
         "validation_loss": round(validation_loss, 4),
         "target": TARGET,
         "met": validation_loss <= TARGET,

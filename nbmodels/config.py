@@ -20,6 +20,9 @@ LR_SCHEDULES = ("constant", "cosine", "warmup_cosine")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 XLA_MODES = ("auto", "on", "off")
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
+# Which weights AdamW decays: "matrices" = those with 2+ dimensions (kernels, embedding
+# tables), as nanoGPT does; "all" = every trainable weight, Keras's default.
+WEIGHT_DECAY_ON = ("matrices", "all")
 
 # "/cpu:0", "GPU:1", "/job:worker/replica:0/task:1/device:GPU:0", ...
 _DEVICE_NAME = re.compile(r"^/?(job:\w+/(replica:\d+/)?(task:\d+/)?)?(device:)?(cpu|gpu|tpu):\d+$", re.I)
@@ -31,6 +34,9 @@ class TrainConfig:
 
     Every field is checked when the config is made; a bad value raises `ValueError`
     naming the field, the value and what is allowed.
+
+    AdamW decays only weights with 2+ dimensions (kernels, embedding tables), never biases
+    or LayerNorm scales, as nanoGPT does; `weight_decay_on="all"` decays every weight.
 
     Example:
     >>> from nbmodels import TrainConfig
@@ -61,6 +67,11 @@ class TrainConfig:
     warmup_steps: int = 0
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.01  # decoupled (AdamW); ignored by adam and sgd
+    # Which weights AdamW decays. "matrices": only those with 2+ dimensions (dense and conv
+    # kernels, embedding tables), never biases or LayerNorm scales, as nanoGPT and minGPT do:
+    # decay pulling a LayerNorm scale towards 0 fights the normalization. "all": every
+    # trainable weight (what keras.optimizers.AdamW does on its own).
+    weight_decay_on: str = "matrices"
     clip_norm: float | None = None  # clip the global gradient norm; None = no clipping
     # Accumulate gradients over this many batches before one update: a larger effective
     # batch on a GPU that cannot hold it. 1 = update every batch.
@@ -95,6 +106,7 @@ class TrainConfig:
         check_int(self, "warmup_steps", minimum=0)
         check_float(self, "min_lr_ratio", low=0.0, high=1.0)
         check_float(self, "weight_decay", low=0.0)
+        check_choice(self, "weight_decay_on", WEIGHT_DECAY_ON)
         if self.clip_norm is not None:
             check_float(self, "clip_norm", low=0.0, low_open=True)
         check_int(self, "grad_accum_steps", minimum=1)
@@ -158,6 +170,11 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        if not isinstance(values, dict):
+            raise ValueError(
+                f"TrainConfig.from_dict expects a dict of TrainConfig fields such as {_EXAMPLE}; "
+                f"got {_shorten(values)} ({type(values).__name__})."
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -171,7 +188,18 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
-        return cls.from_dict(json.loads(text))
+        """The config `to_json()` wrote: a JSON object of fields; missing fields take their defaults."""
+        expected = f"TrainConfig.from_json expects a JSON object of TrainConfig fields such as {_EXAMPLE}"
+        try:
+            values = json.loads(text)
+        except (TypeError, ValueError) as error:  # not text at all, or not JSON (JSONDecodeError)
+            raise ValueError(f"{expected}; got {_shorten(text)}, which is not JSON ({error}).") from None
+        if not isinstance(values, dict):
+            kind = {list: "array", str: "string", type(None): "null", bool: "boolean"}.get(type(values), "number")
+            raise ValueError(
+                f"{expected}; got {_shorten(text)}, a JSON {kind}. Pass the text TrainConfig.to_json() wrote."
+            )
+        return cls.from_dict(values)
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed (validated like a new config)."""
@@ -179,6 +207,12 @@ class TrainConfig:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+_EXAMPLE = '{"steps": 200, "batch_size": 64}'
+
+
+def _shorten(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ---- checks particular to TrainConfig ------------------------------------------------

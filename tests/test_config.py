@@ -15,7 +15,8 @@ anything = st.one_of(
     st.integers(min_value=-(2**40), max_value=2**40),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
-    st.sampled_from(["adamw", "sgd", "cosine", "warmup_cosine", "auto", "on", "mixed_bfloat16", "mirrored", "/cpu:0"]),
+    st.sampled_from(["adamw", "sgd", "cosine", "warmup_cosine", "auto", "on", "mixed_bfloat16", "mirrored", "/cpu:0",
+                     "matrices", "all"]),
     st.lists(st.one_of(st.integers(-2, 4), st.text(max_size=6), st.sampled_from(["/cpu:0", "/gpu:1"])), max_size=3),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
@@ -49,6 +50,7 @@ def test_random_values_only_ever_raise_value_error_naming_a_field(values):
         ("devices", (0, 0), "twice"),
         ("min_lr_ratio", 2.0, "<= 1"),
         ("epochs", -1, ">= 1"),
+        ("weight_decay_on", "biases", "'matrices', 'all'"),
     ],
 )
 def test_bad_value_message_names_field_value_and_what_is_allowed(field, value, allowed):
@@ -84,3 +86,30 @@ def test_defaults_json_round_trip_and_derived_values():
     assert full.replace(seed=6).seed == 6
     with pytest.raises(dataclasses.FrozenInstanceError):
         full.seed = 1
+
+
+def test_weight_decay_on_defaults_to_matrices_like_nanogpt_and_round_trips():
+    assert TrainConfig().weight_decay_on == "matrices"
+    every = TrainConfig(weight_decay_on="all")
+    assert TrainConfig.from_json(every.to_json()) == every
+    # A config.json written before the field existed still loads (with today's default).
+    old = {k: v for k, v in every.to_dict().items() if k != "weight_decay_on"}
+    assert TrainConfig.from_dict(old).weight_decay_on == "matrices"
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [("garbage", "'garbage', which is not JSON"), ("[1, 2]", "a JSON array"), ('"steps"', "a JSON string"),
+     ("null", "a JSON null"), ("3", "a JSON number"), (None, "None, which is not JSON")],
+)
+def test_from_json_of_anything_but_an_object_is_one_value_error(text, shown):
+    with pytest.raises(ValueError) as caught:
+        TrainConfig.from_json(text)
+    message = str(caught.value)
+    assert "expects a JSON object of TrainConfig fields" in message and shown in message
+    assert '{"steps": 200' in message  # an example of what to pass
+
+
+def test_from_dict_of_a_non_dict_is_a_value_error():
+    with pytest.raises(ValueError, match=r"from_dict expects a dict of TrainConfig fields.*got \[1, 2\] \(list\)"):
+        TrainConfig.from_dict([1, 2])

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from nbmodels.config import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, STRATEGIES, XLA_MODES, TrainConfig
+from nbmodels.config import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, STRATEGIES, WEIGHT_DECAY_ON, XLA_MODES, TrainConfig
 
 # The widget kind for each annotation TrainConfig uses (a new field with a new annotation
 # fails the test that every field has a widget, rather than silently missing from the form).
@@ -37,7 +37,7 @@ KINDS = {
     "tuple[int | str, ...] | None": "devices",  # Text: "0, 1" or "/cpu:0, /cpu:1", blank = all
 }
 CHOICES = {"optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "precision": PRECISIONS, "xla": XLA_MODES,
-           "strategy": STRATEGIES}
+           "strategy": STRATEGIES, "weight_decay_on": WEIGHT_DECAY_ON}
 # What a blank optional field means, shown as the text box's placeholder.
 BLANK_MEANS = {
     "epochs": "none (steps decide; neither = 1 epoch)",

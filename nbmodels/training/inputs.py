@@ -12,6 +12,8 @@ import dataclasses
 
 import numpy as np
 
+from nbmodels.training import input_checks
+
 
 @dataclasses.dataclass
 class TrainingData:
@@ -30,6 +32,20 @@ class TrainingData:
     def num_examples(self) -> int:
         first = next(iter(self.x.values())) if isinstance(self.x, dict) else self.x
         return len(first)
+
+    @property
+    def splits(self) -> dict:
+        """{"train": (x, y), "validation": (x, y)}, without validation when there is none."""
+        splits = {"train": (self.x, self.y)}
+        if self.validation is not None:
+            splits["validation"] = tuple(self.validation)
+        return splits
+
+    def check_fits(self, model, loss) -> None:
+        """Raise ValueError, before the first step, when the examples do not fit `model` (input
+        shape, text where it takes numbers) or the labels are outside its classes under a sparse
+        categorical `loss`. See `input_checks`."""
+        input_checks.check_fits_model(self.splits, model, loss)
 
     def steps_per_epoch(self, batch_size: int) -> int:
         steps = self.num_examples // batch_size
@@ -80,6 +96,13 @@ class TrainingData:
 
 def as_training_data(data, loss=None, metrics=None) -> TrainingData:
     """Accepts an `nbmodels.data.Dataset`, an (x, y) tuple, or {"train": (x, y), "validation": (x, y)}."""
+    training_data = _training_data(data, loss, metrics)
+    # Empty splits, text targets, NaN or infinite values: refused before any run is made.
+    input_checks.check_arrays(training_data.splits)
+    return training_data
+
+
+def _training_data(data, loss, metrics) -> TrainingData:
     if hasattr(data, "train") and hasattr(data, "task"):  # an nbmodels.data.Dataset
         x, y = data.train
         return TrainingData(

@@ -20,6 +20,7 @@ NON_DEFAULT = {
     "warmup_steps": dict(warmup_steps=5, lr_schedule="warmup_cosine", steps=40),
     "min_lr_ratio": dict(min_lr_ratio=0.25),
     "weight_decay": dict(weight_decay=0.0),
+    "weight_decay_on": dict(weight_decay_on="all"),
     "clip_norm": dict(clip_norm=1.5),
     "grad_accum_steps": dict(grad_accum_steps=2),
     "precision": dict(precision="mixed_bfloat16"),
