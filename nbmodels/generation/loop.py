@@ -10,9 +10,14 @@ prompt, or one per beam), so every call with the same sizes reuses one compiled 
   prompt keep their prompt token; finished rows (stop token or budget) emit nothing.
 
 Streaming is `advance` called with a nearer `end`; non-streaming is one call to the last
-position. `end`, the seed, the sampler's float parameters, the prompt lengths and the budget
-are tensors, so none of them recompiles. The programs are cached per model (`loop_for`), and
-`trace_counts()` tells how often each was traced.
+position. `end`, the seed, the offset, the sampler's float parameters, the prompt lengths and
+the budget are tensors, so none of them recompiles. The programs are cached per model
+(`loop_for`), and `trace_counts()` tells how often each was traced.
+
+Sampling is seeded per step by the token's absolute position in the sequence, `offset + i`,
+where `offset` counts the positions already slid out of the buffer. Seeding by the buffer
+position `i` alone would reuse the same seeds after every slide of the window, and sampled
+text would fall into an exact loop.
 
 Without the cache (`use_cache=False`) each step runs the model over the whole buffer; the
 causal mask makes that give the same logits, which is what tests and the benchmark compare.
@@ -106,7 +111,9 @@ class CompiledLoop:
             forced = tf.one_hot(forced_token, tf.shape(logits)[1], on_value=0.0, off_value=MASKED)
             logits = tf.where((in_prompt | finished)[:, None], forced, logits)
 
-            seed = inputs["seed"] + tf.stack([0, i])  # a new stateless seed per position
+            # A new stateless seed per absolute position (never the buffer position, which
+            # repeats after the window slides). The session keeps seed + position < 2**31.
+            seed = inputs["seed"] + tf.stack([0, inputs["offset"] + i])
             token, parents, scores = sampler.select(logits, state["scores"], inputs["parameters"], seed)
             state = dict(state, cache=cache, scores=scores)
             if beams:  # each new row continues row `parents`: carry its history along

@@ -25,28 +25,39 @@ from __future__ import annotations
 import inspect
 import math
 
+import numpy as np
 import tensorflow as tf
 
 # Where a token must not be chosen. Finite, so a row whose every entry is masked still gives
 # a finite softmax instead of NaN.
 MASKED = -1e9
+# Below this, logits / temperature overflow float32 (a raw TensorFlow error, or token 0 under
+# XLA), and the sampler is greedy in all but name anyway.
+MIN_TEMPERATURE = 1e-6
 
 
-def _check_number(owner: str, name: str, value, *, low: float, low_open: bool, high: float | None = None):
+def _check_number(owner: str, name: str, value, *, low: float, low_open: bool, high: float | None = None,
+                  fix: str = ""):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{owner}: {name}={value!r} is not allowed; it must be a finite number.")
+        raise ValueError(f"{owner}: {name}={value!r} is not allowed; it must be a finite number. {fix}".rstrip())
     too_low = value <= low if low_open else value < low
     if too_low or (high is not None and value > high):
         bracket = "(" if low_open else "["
         upper = f"{high}]" if high is not None else "inf)"
-        raise ValueError(f"{owner}: {name}={value!r} is not allowed; it must be in {bracket}{low}, {upper}.")
+        raise ValueError(
+            f"{owner}: {name}={value!r} is not allowed; it must be in {bracket}{low}, {upper}. {fix}".rstrip()
+        )
     return float(value)
 
 
 def _check_count(owner: str, name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{owner}: {name}={value!r} is not allowed; it must be an integer >= {minimum}.")
-    return value
+    # numpy integers are integers too; bools and floats (even 4.0) are not.
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(
+            f"{owner}: {name}={value!r} is not allowed; it must be an integer >= {minimum}. "
+            f"Pass a whole number, e.g. {name}=4."
+        )
+    return int(value)
 
 
 class Sampler:
@@ -102,13 +113,16 @@ class Temperature(Sampler):
     """Sample from `softmax(logits / temperature)`: below 1 sharper, above 1 more varied.
 
     Args:
-        temperature: float > 0.
+        temperature: float >= 1e-6 (`MIN_TEMPERATURE`); for the limit, use `Greedy`.
     """
 
     name = "temperature"
 
     def __init__(self, temperature: float = 1.0):
-        self.temperature = _check_number(type(self).__name__, "temperature", temperature, low=0.0, low_open=True)
+        self.temperature = _check_number(
+            type(self).__name__, "temperature", temperature, low=MIN_TEMPERATURE, low_open=False,
+            fix="For the most likely token every time, use sampler='greedy'.",
+        )
 
     def parameters(self):
         return {"temperature": self.temperature}
@@ -121,8 +135,8 @@ class TopK(Temperature):
     """Sample among the `top_k` most likely tokens (at `temperature`).
 
     Args:
-        top_k: int >= 1; at most the vocabulary size.
-        temperature: float > 0.
+        top_k: int >= 1; more than the vocabulary size keeps every token.
+        temperature: float >= 1e-6.
     """
 
     name = "top_k"
@@ -145,8 +159,8 @@ class TopP(Temperature):
     """Nucleus sampling: sample among the fewest tokens whose probability adds up to `top_p`.
 
     Args:
-        top_p: float in (0, 1]. 1 keeps every token.
-        temperature: float > 0, applied before the cut.
+        top_p: float in (0, 1]. 1 keeps every token; the most likely token is always kept.
+        temperature: float >= 1e-6, applied before the cut.
     """
 
     name = "top_p"
@@ -161,9 +175,12 @@ class TopP(Temperature):
     def pick(self, logits, parameters, seed):
         sorted_logits, order = tf.math.top_k(logits / parameters["temperature"], k=logits.shape[-1])  # (R, V)
         probabilities = tf.nn.softmax(sorted_logits, axis=-1)
-        # Keep a token while the mass before it is below p: the most likely token always stays.
+        # Keep a token while the mass before it is below p. The most likely token always stays,
+        # even when p is below float32's smallest number (then `0 < p` is false in float32).
         mass_before = tf.cumsum(probabilities, axis=-1, exclusive=True)
-        sorted_logits = tf.where(mass_before < parameters["top_p"], sorted_logits, MASKED)
+        first = tf.range(tf.shape(mass_before)[1]) == 0
+        keep = (mass_before < parameters["top_p"]) | first[None, :]
+        sorted_logits = tf.where(keep, sorted_logits, MASKED)
         choice = _categorical(sorted_logits, seed)  # an index into the sorted order
         return tf.gather(order, choice[:, None], batch_dims=1)[:, 0]
 

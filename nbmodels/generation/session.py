@@ -20,6 +20,11 @@ from nbmodels.generation.samplers import Sampler, get_sampler
 
 FINISH_REASONS = {STOPPED: "stop", LENGTH: "length"}
 _SMALLEST_BUFFER = 16
+# The compiled loop takes the seed as two int32 halves of 31 and 30 bits (XLA's stateless
+# sampling wants int32 seeds) and adds each token's absolute position to the second half. So a
+# seed has at most 61 bits, and a generation at most 2**30 positions: the sum stays below 2**31.
+_SEED_LIMIT = 2**61
+_POSITION_LIMIT = 2**30
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,12 +121,16 @@ def generate(
         model: a causal LM with `call_with_cache` (an `nbmodels.models.GPT`).
         prompts: a string, a list of strings, a 1-D sequence of ids, or a list of id
             sequences; prompts may differ in length. Strings need a tokenizer.
-        max_new_tokens: tokens to add to each prompt, >= 1. Past the model's context the
-            last half of the context is kept and generation continues.
+        max_new_tokens: tokens to add to each prompt, from 1 to 2**30 minus the model's
+            context. Past the model's context the last half of the context is kept and
+            generation continues.
         sampler: "greedy", "temperature", "top_k", "top_p", "beam", or a `Sampler` object
             (`nbmodels.generation.TopP(0.9, temperature=0.8)`).
-        temperature, top_k, top_p, num_beams: options of the named sampler.
-        seed: the same seed gives the same tokens; None draws one (see `Generation.seed`).
+        temperature, top_k, top_p, num_beams: options of the named sampler (num_beams at most
+            the vocabulary size).
+        seed: an integer in 0 .. 2**61 - 1; the same seed gives the same tokens; None draws one
+            (see `Generation.seed`). Each token is sampled with the seed and its absolute
+            position, so text past the context does not repeat the seeds of earlier text.
         stop_tokens: ids (or single-token strings) that end a prompt's generation; the stop
             token itself is not returned.
         tokenizer: turns text into ids and back; default `model.tokenizer`.
@@ -195,9 +204,8 @@ def stream(
     (6, 0, 3, True)
     """
     options = _options(locals())
-    chunk_size = options.pop("chunk_size")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size={chunk_size!r} is not allowed; it must be an integer >= 1.")
+    chunk_size = _check_int("chunk_size", options.pop("chunk_size"), minimum=1,
+                            fix="Pass how many loop steps to run between yields, e.g. chunk_size=16.")
     return TokenStream(_Session(model, prompts, **options), chunk_size)
 
 
@@ -262,9 +270,23 @@ class _Session:
         self.vocabulary_size = model.config.vocabulary_size
         self.tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
         self.sampler = get_sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p, num_beams=num_beams)
-        self.max_new_tokens = _check_int("max_new_tokens", max_new_tokens, minimum=1)
-        self.top_n = _check_int("top_n", top_n, minimum=0, maximum=self.vocabulary_size)
-        self.seed = int(np.random.SeedSequence().entropy % 2**62) if seed is None else _check_int("seed", seed, 0)
+        # Checked here, as Python ints, so nothing wraps around in an int32 tensor later.
+        self.max_new_tokens = _check_int(
+            "max_new_tokens", max_new_tokens, minimum=1, maximum=_POSITION_LIMIT - self.context,
+            why=f"2**30 positions, less the context of {self.context}, are counted in int32",
+            fix="Pass how many tokens to add to each prompt, e.g. max_new_tokens=64.",
+        )
+        self.top_n = _check_int("top_n", top_n, minimum=0, maximum=self.vocabulary_size, why="the vocabulary size",
+                                fix="Pass how many alternatives to record per token; 0 records none.")
+        if seed is None:
+            self.seed = int(np.random.SeedSequence().entropy % _SEED_LIMIT)
+        else:
+            self.seed = _check_int("seed", seed, minimum=0, maximum=_SEED_LIMIT - 1,
+                                   why="2**61 - 1: it is fed to XLA as two int32 halves",
+                                   fix="Pass a smaller seed (e.g. seed % 2**61), or seed=None to draw one.")
+        _check_int("num_beams", self.sampler.num_beams, minimum=1, maximum=self.vocabulary_size,
+                   why="the vocabulary size: the first step has no more distinct continuations",
+                   fix="Pass fewer beams, e.g. num_beams=4.")
         self.use_cache = bool(use_cache)
         self.cancel = cancel
         self.prompts = self._encode_prompts(prompts)
@@ -361,8 +383,9 @@ class _Session:
             scores[np.arange(self.rows) % beams != 0] = -1e9  # identical beams: let only the first grow
         state = self._state(tokens, start=first, scores=scores)
         inputs = dict(
-            # int32 halves: XLA's stateless sampling takes int32 seeds.
-            seed=tf.constant([self.seed % 2**31, (self.seed >> 31) % 2**30], tf.int32),
+            # int32 halves: XLA's stateless sampling takes int32 seeds (see _SEED_LIMIT).
+            seed=tf.constant([self.seed % 2**31, self.seed >> 31], tf.int32),
+            offset=tf.constant(0, tf.int32),  # positions slid out of the buffer so far
             parameters={k: tf.constant(v, tf.float32) for k, v in self.sampler.parameters().items()},
             prompt_lengths=tf.constant(prompt_lengths),
             max_new_tokens=tf.constant(self.max_new_tokens, tf.int32),
@@ -377,7 +400,10 @@ class _Session:
                 start = int(state["i"])
                 if start == self.buffer_length:  # past the context: keep its last half, go on
                     state = self._slide(state)
-                    inputs["prompt_lengths"] = tf.zeros_like(inputs["prompt_lengths"])
+                    slid = start - int(state["i"])
+                    # A tensor, not a Python int: a new offset must not retrace the loop.
+                    inputs.update(prompt_lengths=tf.zeros_like(inputs["prompt_lengths"]),
+                                  offset=inputs["offset"] + slid)
                     start = int(state["i"])
                 end = self.buffer_length if step_budget is None else min(self.buffer_length, start + step_budget)
                 state = self.loop.advance(state, dict(inputs, end=tf.constant(end, tf.int32)), self.sampler,
@@ -517,10 +543,13 @@ def _bucket(length: int) -> int:
     return -(-length // 64) * 64
 
 
-def _check_int(name: str, value, minimum: int, maximum: int | None = None) -> int:
+def _check_int(name: str, value, minimum: int, maximum: int | None = None, why: str = "", fix: str = "") -> int:
+    """`value` as a Python int, or a ValueError naming the argument, the value, the allowed
+    range (`why` says where the maximum comes from) and the fix."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum or (
         maximum is not None and value > maximum
     ):
-        upper = f" and <= {maximum}" if maximum is not None else ""
-        raise ValueError(f"{name}={value!r} is not allowed; it must be an integer >= {minimum}{upper}.")
+        allowed = f"from {minimum} to {maximum:,}" if maximum is not None else f">= {minimum}"
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"{name}={value!r} is not allowed; it must be an integer {allowed}{reason}. {fix}".rstrip())
     return int(value)

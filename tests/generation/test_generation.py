@@ -181,6 +181,9 @@ def test_compiled_loop_is_reused_not_retraced(model):  # XLA
     generate(model, ["or not", "t"], max_new_tokens=9, temperature=0.3, seed=1, **options)
     generate(model, ["whether", "the"], max_new_tokens=3, temperature=2.0, seed=2, stop_tokens=["e"], **options)
     list(stream(model, ["nobler", "mind"], max_new_tokens=7, temperature=0.7, top_n=0, chunk_size=2, **options))
+    # Past the context the window slides: the new absolute offset is a tensor, not a retrace.
+    generate(model, ["whether", "to"], max_new_tokens=40, temperature=1.0, seed=3, **options)
+    list(stream(model, ["or not", "the"], max_new_tokens=40, temperature=1.0, top_n=0, chunk_size=5, **options))
     assert loop_for(model, jit_compile=True).trace_counts() == counts
     assert all(count == 1 for key, count in counts.items() if key[0] == "advance")
 
