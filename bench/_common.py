@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 
@@ -27,6 +28,18 @@ def device_name() -> str:
     if gpus:
         return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
     return "CPU"
+
+
+def cpu_name() -> str:
+    """The processor's model name, for the machine a result came from."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def verdict(value: float, target: float, higher_is_better: bool = True) -> str:

@@ -49,6 +49,7 @@ from nbmodels.models import mlp  # noqa: E402
 from nbmodels.training.callback import RunCallback  # noqa: E402
 from nbmodels.training.inputs import as_training_data  # noqa: E402
 from nbmodels.training.run import Run  # noqa: E402
+from _common import cpu_name  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 TARGET = 1.02
 FAST_ENOUGH = 200  # steps/s: below this a per-batch cost is diluted and the bench says little
@@ -184,7 +185,7 @@ def _results(args, plain, recorded, hooks) -> dict:
         "machine": {
             "cpu_count": os.cpu_count(),
             "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "processor": _cpu_name(),
+            "processor": cpu_name(),
             "platform": platform.platform(),
             "python": platform.python_version(),
             "tensorflow": tf.__version__,
@@ -245,17 +246,6 @@ def _print(r: dict) -> None:
     if abs(r["ratio"] - r["target"]) < 2 * r["paired_ratio_standard_error"]:
         verdict += f", within this machine's noise (accounted ratio {r['accounted_ratio']:.3f})"
     print(f"recording overhead ratio: {r['ratio']:.3f} (target <= {r['target']}) {verdict}")
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from nbmodels.training.run import Run, format_seconds, list_runs
+from nbmodels.training import rundir
+from nbmodels.training.run import Run, format_seconds, list_runs, request_stop
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +74,14 @@ def _runs(args) -> int:
                 metrics = " ".join(f"{k}={v:.4g}" for k, v in sorted(r["metrics"].items()) if isinstance(v, float))
                 print(f"{r['id']:<40} {r['status']:<12} {r['step']:>6}/{r['total_steps']:<6}  {metrics}")
         return 0
-    run = Run.load(args.run_id, root=args.root)
+    if args.action == "stop":
+        answer = request_stop(args.run_id, root=args.root)  # reads status.json only, however long the run
+        if not answer["stop_requested"]:
+            print(f"Run {answer['id']} is {answer['status']}; nothing to stop.")
+        else:
+            print(f"Asked run {answer['id']} to stop; it checkpoints and ends 'stopped' after its current step.")
+        return 0
+    run = Run.load(args.run_id, root=args.root, tail_bytes=rundir.TAIL_BYTES)  # latest values, not the history
     if args.action == "show":
         details = run.details()
         if args.json:
@@ -86,12 +94,6 @@ def _runs(args) -> int:
                 print(f"  ETA {format_seconds(run.eta_seconds)}")
             print(f"  checkpoint: {details['checkpoint'] or 'none'}")
             print("  config: " + ", ".join(f"{k}={v}" for k, v in details["config"].items()))
-        return 0
-    if not run.active:
-        print(f"Run {run.id} is {run.status}; nothing to stop.")
-        return 0
-    run.request_stop()
-    print(f"Asked run {run.id} to stop; it checkpoints and ends 'stopped' after its current step.")
     return 0
 
 

@@ -10,6 +10,12 @@
 The run-directory files are written by other processes at any moment, so everything read
 here goes through `nbmodels.training.rundir`, which skips what it cannot parse: a half-written
 or malformed file shows up as missing values, never as a 500.
+
+Every request does bounded work however long a run's history is (the sidebar polls every 2 s):
+a run's details come from status.json plus the last `rundir.TAIL_BYTES` of events.jsonl, an
+events page reads at most `PAGE_BYTES` (plus one line of at most `rundir.MAX_LINE_BYTES`), and
+a stop request reads status.json and creates one file. Nothing under the runs root is read or
+written through a symbolic link: a linked run folder is no run (404), a linked file is absent.
 """
 
 from __future__ import annotations
@@ -24,10 +30,11 @@ from jupyter_server.utils import url_path_join
 
 from nbmodels.server.devices import DeviceMonitor
 from nbmodels.training import rundir
-from nbmodels.training.run import Run, list_runs
+from nbmodels.training.run import Run, list_runs, request_stop
 
 DEFAULT_EVENTS = 1000
 MAX_EVENTS = 5000  # one page stays a few hundred kB however far behind a client is
+PAGE_BYTES = 4 << 20  # ...and reads at most this much, however much of the file is junk
 
 # Any path component is captured, so that bad ids reach `run_id_or_400` and get a clear
 # answer instead of falling through to a generic 404 page.
@@ -74,11 +81,34 @@ async def in_thread(function, *args):
     return await asyncio.get_running_loop().run_in_executor(None, function, *args)
 
 
-def load_run_or_404(run_id: str) -> Run:
+def run_details(run_id: str) -> dict:
+    """`GET runs/<id>`: Run.details() and info, from status.json and the tail of events.jsonl."""
     try:
-        return Run.load(run_id)
+        run = Run.load(run_id, tail_bytes=rundir.TAIL_BYTES)
     except FileNotFoundError as error:
         raise tornado.web.HTTPError(404, reason=f"no run {run_id!r}") from error
+    return {**run.details(), "info": run.info}
+
+
+def stop_run(run_id: str) -> dict:
+    """`POST runs/<id>/stop`: writes the stop request of an active run, reads nothing else."""
+    try:
+        return request_stop(run_id)
+    except FileNotFoundError as error:
+        raise tornado.web.HTTPError(404, reason=f"no run {run_id!r}") from error
+    except ValueError as error:  # `stop` is a symbolic link or not a file: refused, nothing written
+        raise tornado.web.HTTPError(409, reason=str(error)) from error
+
+
+def event_page(run_id: str, cursor: int, limit: int) -> dict:
+    """`GET runs/<id>/events`: one bounded page from byte `cursor` on."""
+    path = rundir.run_dir(run_id)
+    if not rundir.is_run_dir(path):
+        raise tornado.web.HTTPError(404, reason=f"no run {run_id!r}")
+    events, cursor, more = rundir.read_event_page(path / "events.jsonl", cursor, limit, PAGE_BYTES)
+    # `more`: the page stopped early, so the client reads again at once instead of waiting for
+    # its next poll.
+    return {"events": events, "cursor": cursor, "more": more}
 
 
 class RunsHandler(APIHandler):
@@ -91,32 +121,22 @@ class RunsHandler(APIHandler):
 class RunHandler(APIHandler):
     @tornado.web.authenticated
     async def get(self, run_id):
-        run = await in_thread(load_run_or_404, run_id_or_400(run_id))
-        self.finish(to_json({**run.details(), "info": run.info}))
+        self.finish(to_json(await in_thread(run_details, run_id_or_400(run_id))))
 
 
 class EventsHandler(APIHandler):
     @tornado.web.authenticated
     async def get(self, run_id):
-        path = rundir.run_dir(run_id_or_400(run_id))
-        if not (path / "config.json").is_file():
-            raise tornado.web.HTTPError(404, reason=f"no run {run_id!r}")
+        run_id = run_id_or_400(run_id)
         cursor = int_argument(self, "cursor", 0)
         limit = int_argument(self, "limit", DEFAULT_EVENTS, MAX_EVENTS) or DEFAULT_EVENTS
-        events, next_cursor = await in_thread(rundir.read_events, path / "events.jsonl", cursor, limit)
-        # A full page means more may be waiting: the client reads again at once instead of
-        # waiting for its next poll.
-        self.finish(to_json({"events": events, "cursor": next_cursor, "more": len(events) == limit}))
+        self.finish(to_json(await in_thread(event_page, run_id, cursor, limit)))
 
 
 class StopHandler(APIHandler):
     @tornado.web.authenticated
     async def post(self, run_id):
-        run = await in_thread(load_run_or_404, run_id_or_400(run_id))
-        requested = run.active
-        if requested:
-            run.request_stop()
-        self.finish(to_json({"id": run.id, "status": run.status, "stop_requested": requested}))
+        self.finish(to_json(await in_thread(stop_run, run_id_or_400(run_id))))
 
 
 class DevicesHandler(APIHandler):

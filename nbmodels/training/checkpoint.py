@@ -1,7 +1,9 @@
 """Checkpoints: every variable of the model (weights and RNG state) and the optimizer.
 
 A checkpoint is written to a temporary folder and renamed into place, so one that exists is
-complete; a process killed mid-write leaves only a stray temp folder, which is ignored.
+complete. A failed write (a full disk) removes its temp folder at once; one left by a killed
+process is removed by the next save or resume (`remove_leftovers`): only the holder of the
+run's lease writes here, so no temp folder can be another writer's work in progress.
 """
 
 from __future__ import annotations
@@ -33,21 +35,33 @@ def save(run, model, step: int, epoch: float, keep: int) -> Path | None:
     final = folder / f"step-{step:09d}"
     if final.exists():  # the same step again (a stop right after a periodic save)
         return final
+    remove_leftovers(run.path)
     tmp = folder / f".tmp-{step:09d}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    np.savez(tmp / "variables.npz", *arrays)
-    progress = {
-        "step": step,
-        "epoch": epoch,
-        "time": time.time(),
-        "variables": [[v.path, list(v.shape)] for v in variables],
-    }
-    (tmp / "progress.json").write_text(json.dumps(progress))
-    os.replace(tmp, final)
+    try:
+        tmp.mkdir()
+        np.savez(tmp / "variables.npz", *arrays)
+        progress = {
+            "step": step,
+            "epoch": epoch,
+            "time": time.time(),
+            "variables": [[v.path, list(v.shape)] for v in variables],
+        }
+        (tmp / "progress.json").write_text(json.dumps(progress))
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # gives back the space a full disk needs most
+        raise
     run.record([{"type": "checkpoint", "step": step, "path": str(final.relative_to(run.path))}])
     run.prune_checkpoints(keep)
     return final
+
+
+def remove_leftovers(run_path: Path) -> None:
+    """Remove half-written checkpoints and status files that a failed or killed writer left."""
+    for tmp in Path(run_path).glob("checkpoints/.tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    for tmp in Path(run_path).glob(".*.tmp"):  # write_json_atomic's temporaries
+        tmp.unlink(missing_ok=True)
 
 
 def restore(path: Path, model) -> int:

@@ -87,14 +87,28 @@ def train(
     run_root = root if runtime.is_chief else _scratch_root()
     name = name or getattr(builder, "__name__", "run").strip("<>") or "run"
     run = Run.create(config, name=name, root=run_root, info={"data": job.data.description, **(info or {})})
-    return _launch(run, job, runtime, resume=False, background=background, verbose=verbose)
+    return _launch(run, job, runtime, rundir.Lease.take(run.path, run.id), resume=False, background=background,
+                   verbose=verbose)
 
 
 def resume_run(run: Run, builder=None, data=None, *, background=False, verbose=True) -> Run:
     """See `Run.resume`."""
+    # First the lease: a run that another process or thread still trains is refused
+    # (RunBusyError says who holds it and how to stop it); a dead owner's is taken over.
+    lease = rundir.Lease.take(run.path, run.id)
+    try:
+        job = _resume_job(run, builder, data)
+        checkpoint.remove_leftovers(run.path)
+        run._clear_stop()
+        runtime = distribute.resolve(job.config)
+    except BaseException:
+        lease.release()
+        raise
+    return _launch(run, job, runtime, lease, resume=True, background=background, verbose=verbose)
+
+
+def _resume_job(run: Run, builder, data) -> _Job:
     run.refresh()
-    if run.active and run._thread is not None and run._thread.is_alive():
-        raise ValueError(f"Run {run.id} is still {run.status}; stop it or wait for it before resuming.")
     if run.status == "finished":
         raise ValueError(f"Run {run.id} finished all {run.total_steps} steps; there is nothing to resume.")
     job = run._resume_with
@@ -108,14 +122,19 @@ def resume_run(run: Run, builder=None, data=None, *, background=False, verbose=T
         previous = job.data if job else None
         job = _Job(builder, as_training_data(data, previous.loss if previous else None,
                                              previous.metrics if previous else None), run.config, ())
-    runtime = distribute.resolve(job.config)
-    run._clear_stop()
-    return _launch(run, job, runtime, resume=True, background=background, verbose=verbose)
+    return job
 
 
-def _launch(run: Run, job: _Job, runtime, *, resume: bool, background: bool, verbose: bool) -> Run:
-    run._resume_with = job
-    run.set_status("running", "resuming" if resume else "")
+def _launch(run: Run, job: _Job, runtime, lease: rundir.Lease, *, resume: bool, background: bool,
+            verbose: bool) -> Run:
+    """Train under `lease`, which `_execute` releases however training ends."""
+    run._resume_with, run._lease = job, lease
+    try:
+        run.set_status("running", "resuming" if resume else "")
+    except BaseException as error:
+        _fail(run, error)
+        _release(run)
+        raise
     if background:
         run._thread = threading.Thread(
             target=_execute, args=(run, job, runtime, resume, False), name=f"nbmodels-{run.id}", daemon=True
@@ -129,7 +148,35 @@ def _launch(run: Run, job: _Job, runtime, *, resume: bool, background: bool, ver
 
 def _execute(run: Run, job: _Job, runtime, resume: bool, reraise: bool) -> None:
     """Build, compile, restore, fit; every way out leaves a status and, where it makes sense,
-    a checkpoint."""
+    a checkpoint, and lets go of the run's lease."""
+    try:
+        _train(run, job, runtime, resume)
+    except BaseException as error:  # noqa: BLE001 - recorded, then raised again where someone sees it
+        _fail(run, error)
+        if reraise:
+            raise
+    finally:
+        _release(run)
+
+
+def _fail(run: Run, error: BaseException) -> None:
+    """Record a failure as far as the disk allows; a full disk names itself in the message."""
+    run.error = error
+    try:
+        run.set_status("failed", rundir.describe_error(error, run.path))
+    except OSError:
+        pass  # the disk is full: the lease's last word (see `_release`) still tells readers
+
+
+def _release(run: Run) -> None:
+    """Let go of the lease, leaving the final status in it: readers see how the run ended even
+    when status.json could not be rewritten."""
+    if run._lease is not None:
+        run._lease.release(run.status, run.message)
+        run._lease = None
+
+
+def _train(run: Run, job: _Job, runtime, resume: bool) -> None:
     config, data = job.config, job.data
     model = recorder = None
     try:
@@ -166,11 +213,6 @@ def _execute(run: Run, job: _Job, runtime, resume: bool, reraise: bool) -> None:
                 "interrupted",
                 f"interrupted at step {recorder.step}; checkpoint saved: run.resume() continues",
             )
-    except BaseException as error:  # noqa: BLE001 - recorded, then raised again where someone sees it
-        run.error = error
-        run.set_status("failed", f"{type(error).__name__}: {error}")
-        if reraise:
-            raise
 
 
 def _build(run: Run, job: _Job, runtime, total: int, resume: bool):
@@ -183,6 +225,7 @@ def _build(run: Run, job: _Job, runtime, total: int, resume: bool):
                 "build and return a new model each call."
             )
         loss, metrics = _loss_and_metrics(model, job.data)
+        job.data.check_fits(model, loss)  # labels vs classes, example shape vs input: before step 1
         optimizer = make_optimizer(job.config, total)
         model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics), jit_compile=runtime.xla)
         start = 0

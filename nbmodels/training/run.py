@@ -79,6 +79,7 @@ class Run(HasTraits):
         self._thread: threading.Thread | None = None
         self._resume_with: tuple | None = None  # (builder, data, train kwargs) in the training process
         self._last_heartbeat = 0.0
+        self._lease: rundir.Lease | None = None  # held while this process trains the run
 
     # ---- creating and loading --------------------------------------------------------
 
@@ -97,16 +98,16 @@ class Run(HasTraits):
         return run
 
     @classmethod
-    def load(cls, run_id: str, root=None) -> Run:
-        """A run from its directory, with its history replayed (malformed lines skipped)."""
+    def load(cls, run_id: str, root=None, *, tail_bytes: int | None = None) -> Run:
+        """A run from its directory, with its history replayed (malformed lines skipped).
+
+        `tail_bytes` bounds the work for readers that want the latest values, not the history
+        (the Jupyter server, `nbmodels runs show`): status.json plus only the last `tail_bytes`
+        of events.jsonl (`rundir.TAIL_BYTES` is enough), so `history` holds only that tail's
+        steps. Nothing is read through a symbolic link: a linked run folder is no run.
+        """
         path = rundir.run_dir(run_id, root)
-        stored = rundir.read_json(path / "config.json")
-        if not path.is_dir() or stored is None:
-            known = ", ".join(r["id"] for r in list_runs(root)[:5]) or "none yet"
-            raise FileNotFoundError(
-                f"No run {run_id!r} under {path.parent} (config.json missing or unreadable). "
-                f"Recent runs: {known}. `nbmodels runs list` shows them all."
-            )
+        stored = _stored_config(run_id, path, root)
         run = cls(run_id, root=root, name=str(stored.get("name", run_id)))
         run.info = {k: v for k, v in stored.items() if k != "train_config"}
         run.model_name = str(stored.get("model", ""))
@@ -114,22 +115,39 @@ class Run(HasTraits):
             run.config = TrainConfig.from_dict(stored.get("train_config") or {})
         except ValueError:
             pass  # written by another version: keep the default rather than refuse to show the run
-        run.refresh()
+        status = rundir.read_json(path / "status.json")
+        if isinstance(status, dict):  # the latest values, for when the events read hold no step
+            with run.hold_trait_notifications():
+                for key in ("step", "total_steps", "epoch", "metrics", "eta_seconds"):
+                    try:
+                        if key in status:
+                            setattr(run, key, status[key])
+                    except Exception:  # a malformed value from disk must not break a reader
+                        pass
+        if tail_bytes is not None:
+            events, run._offset = rundir.read_tail_events(path / "events.jsonl", tail_bytes)
+            run._ingest(events)
+        run._read_new_events()
+        run._apply_status(status)  # read once: a bounded load reads each file once
         return run
 
     def refresh(self) -> int:
         """Read events and status written since the last look (by this or another process)."""
+        count = self._read_new_events()
+        self._apply_status(rundir.read_json(self.path / "status.json"))
+        return count
+
+    def _read_new_events(self) -> int:
         events, self._offset = rundir.read_events(self.path / "events.jsonl", self._offset)
         self._ingest(events)
-        status = rundir.read_json(self.path / "status.json")
+        return len(events)
+
+    def _apply_status(self, status) -> None:
         # An unreadable status.json (not ours: we replace it atomically) is skipped; the
         # status events in events.jsonl then tell the story.
         if status is not None and (self._thread is None or not self._thread.is_alive()):
             with self.hold_trait_notifications():
-                self.status = rundir.effective_status(status)
-                if isinstance(status, dict):
-                    self.message = str(status.get("message", ""))
-        return len(events)
+                self.status, self.message = rundir.current_status(status, self.path)
 
     # ---- writing (the training process) ----------------------------------------------
 
@@ -141,7 +159,7 @@ class Run(HasTraits):
         if self._log is None:
             self._log = rundir.EventLog(self.path / "events.jsonl")
         self._log.append(events)
-        self._offset = self._log.path.stat().st_size
+        self._offset = self._log.size
         self._ingest(events)
         if now - self._last_heartbeat > 2.0 and self.status in ACTIVE:
             self._write_status()
@@ -151,11 +169,20 @@ class Run(HasTraits):
             raise ValueError(f"{status!r} is not a run status: one of {', '.join(STATUSES)}.")
         with self.hold_trait_notifications():
             self.status, self.message = status, message
-        self.record([{"type": "status", "status": status, "message": message}])
-        self._write_status()
+        # Both writes are tried even when one fails (a full disk may still take the other);
+        # the first failure is raised. A training process's lease keeps the last word anyway.
+        failures = []
+        for write in (lambda: self.record([{"type": "status", "status": status, "message": message}]),
+                      self._write_status):
+            try:
+                write()
+            except OSError as error:
+                failures.append(error)
         if status in TERMINAL and self._log is not None:
             self._log.close()
             self._log = None
+        if failures:
+            raise failures[0]
 
     def _write_status(self) -> None:
         self._last_heartbeat = time.time()
@@ -220,13 +247,16 @@ class Run(HasTraits):
     # ---- stopping, waiting, resuming ----------------------------------------------------
 
     def request_stop(self) -> None:
-        """Ask the run to stop after its current step and checkpoint; any thread or process."""
+        """Ask the run to stop after its current step and checkpoint; any thread or process.
+
+        Raises ValueError when the run folder's `stop` is a symbolic link or not a plain file.
+        """
         self._stop.set()
-        (self.path / "stop").touch()
+        rundir.write_stop_request(self.path)
 
     @property
     def stop_requested(self) -> bool:
-        return self._stop.is_set() or (self.path / "stop").exists()
+        return self._stop.is_set() or rundir.stop_requested(self.path)
 
     def _clear_stop(self) -> None:
         self._stop.clear()
@@ -254,7 +284,9 @@ class Run(HasTraits):
         """Continue from the last checkpoint: weights, optimizer state, step, data position, history.
 
         In the process that trained the run the builder and data are remembered; for a run
-        loaded from disk, pass the ones it was trained with.
+        loaded from disk, pass the ones it was trained with. A run that another process or
+        thread still trains is refused with `rundir.RunBusyError`, which names who holds it
+        and how to stop it; a dead owner's run is taken over.
         """
         from nbmodels.training.loop import resume_run
 
@@ -338,17 +370,21 @@ def list_runs(root=None) -> list[dict]:
         return []
     found = []
     for path in base.iterdir():
+        if not rundir.is_run_id(path.name) or not rundir.is_run_dir(path):
+            continue  # not a run, or a symbolic link to somewhere outside the root
         stored = rundir.read_json(path / "config.json")
-        if not isinstance(stored, dict) or not rundir.is_run_id(path.name):
+        if not isinstance(stored, dict):
             continue
         status = rundir.read_json(path / "status.json")
         status = status if isinstance(status, dict) else {}
+        shown, message = rundir.current_status(status or None, path)  # a free lease: not running
         found.append(
             {
                 "id": path.name,
                 "name": stored.get("name", path.name),
                 "model": stored.get("model", ""),
-                "status": rundir.effective_status(status or None),
+                "status": shown,
+                "message": message,
                 "step": status.get("step", 0),
                 "total_steps": status.get("total_steps", 0),
                 "metrics": status.get("metrics") or {},
@@ -358,6 +394,34 @@ def list_runs(root=None) -> list[dict]:
             }
         )
     return sorted(found, key=lambda r: r["created"] if isinstance(r["created"], (int, float)) else 0, reverse=True)
+
+
+def request_stop(run_id: str, root=None) -> dict:
+    """Ask run `run_id` to stop, from any process, reading only its config.json and status.json.
+
+    Returns {"id", "status", "stop_requested"}; a run that is not active is left alone
+    (stop_requested False). Raises FileNotFoundError for no such run (or a linked run folder),
+    ValueError for a bad id or a `stop` that is a symbolic link or not a plain file.
+    """
+    path = rundir.run_dir(run_id, root)
+    _stored_config(run_id, path, root)
+    status, _ = rundir.current_status(rundir.read_json(path / "status.json"), path)
+    requested = status in ACTIVE
+    if requested:
+        rundir.write_stop_request(path)
+    return {"id": run_id, "status": status, "stop_requested": requested}
+
+
+def _stored_config(run_id: str, path: Path, root) -> dict:
+    """The run's config.json, or FileNotFoundError naming the run, recent ones and the fix."""
+    stored = rundir.read_json(path / "config.json") if rundir.is_run_dir(path) else None
+    if not isinstance(stored, dict):
+        known = ", ".join(r["id"] for r in list_runs(root)[:5]) or "none yet"
+        raise FileNotFoundError(
+            f"No run {run_id!r} under {path.parent} (config.json missing or unreadable, or the run "
+            f"folder is a symbolic link). Recent runs: {known}. `nbmodels runs list` shows them all."
+        )
+    return stored
 
 
 def _fmt(value) -> str:
