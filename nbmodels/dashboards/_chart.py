@@ -48,9 +48,16 @@ class Chart:
             raise ValueError(f"Chart(mode={self.mode!r}) is not allowed: choose 'widget' or 'display'.")
         enable_colab_widgets()
         self.figure = go.FigureWidget(figure) if self.mode == "widget" else go.Figure(figure)
+        if self.mode == "widget":
+            # Fill the output area and follow it when the window resizes: without plotly's
+            # `responsive` config (which FigureWidget takes only through `_config`) the widget
+            # draws at plotly's default 700 px and overflows a narrow notebook.
+            self.figure._config = {**self.figure._config, "responsive": True}
+            self.figure.layout.autosize = True
         self.draws = 0  # redraws sent so far (tests and benchmarks read it)
         self._index: dict[str, int] = {trace.name: i for i, trace in enumerate(self.figure.data)}
         self._sent: dict[str, dict] = {}  # per trace, the properties as last set
+        self._sent_layout: dict = {}  # the layout properties as last set
         self._lock = threading.Lock()  # draws come from the kernel thread, timers and training threads
         self._display_id = uuid.uuid4().hex  # lives in the message's transient part, never in the notebook
         self._shown = False
@@ -62,7 +69,7 @@ class Chart:
 
     def draw(self, traces: list[dict], layout: dict | None = None) -> None:
         """Set these traces' data (adding traces not seen before) and replace the given layout
-        properties, in one update."""
+        properties (names or dotted paths such as "yaxis3.visible"), in one update."""
         with self._lock:
             new = [t for t in traces if t["name"] not in self._index]
             if new:
@@ -96,8 +103,11 @@ class Chart:
                 target[key] = value
                 sent[key] = value
         for key, value in (layout or {}).items():
+            if _same(self._sent_layout.get(key, _UNSET), value):
+                continue
             # Replace, not merge: update_layout(shapes=[]) would keep the old shapes.
             self.figure.layout[key] = value
+            self._sent_layout[key] = value
 
     def show(self) -> None:
         """Display mode: show the figure under this chart's display id (later draws update it)."""

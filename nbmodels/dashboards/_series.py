@@ -1,5 +1,11 @@
 """What the MetricsPanel shows, as plain data: chart series built from a Run's events,
-EMA smoothing, downsampling, the redraw throttle and the panel's text lines.
+EMA smoothing, downsampling, axis ranges and placeholders, the redraw throttle and the
+panel's text lines.
+
+Every curve has a point per recorded step, as the loss has: the learning rate comes from the
+run's schedule (a function of the step), throughput and time left from the time each step
+event carries. Device memory is measured only when the training callback flushes (a few
+times a second), so its curve holds each reading until the next one.
 
 Nothing here imports plotly or ipywidgets; tests call it directly.
 
@@ -108,14 +114,20 @@ class RunSeries:
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"smoothing={smoothing!r} is not allowed: it must be in [0, 1).")
         self.smoothing = smoothing
+        self.config = None  # the run's TrainConfig: its schedule and batch size
         self.reset()
 
     def reset(self) -> None:
         self.metrics: dict[str, Line] = {}  # per batch
         self.smoothed: dict[str, Line] = {}
         self.validation: dict[str, Line] = {}
-        self.progress: dict[str, Line] = {}  # learning_rate, samples_per_second, ...
+        self.per_step: dict[str, Line] = {}  # learning_rate, samples_per_second, eta_seconds
+        self.progress: dict[str, Line] = {}  # what progress events measured: memory, peak_memory, ...
+        self.last_step: float | None = None
         self._emas: dict[str, _Ema] = {}
+        self._total_steps: int | None = None
+        self._speed = _Ema(self.smoothing)  # steps per second
+        self._anchor: tuple[float, float] | None = None  # (step, time) the next speed is measured from
         self._source: list | None = None
         self._seen = 0
 
@@ -125,6 +137,7 @@ class RunSeries:
         if events is not self._source or len(events) < self._seen:
             self.reset()
             self._source = events
+        self.config = getattr(run, "config", None)
         new = events[self._seen :]
         self._seen += len(new)
         for event in new:
@@ -135,7 +148,13 @@ class RunSeries:
         kind, step = event.get("type"), event.get("step")
         if not isinstance(step, (int, float)):
             return
-        if kind == "step":
+        if kind == "start":
+            total = event.get("total_steps")
+            self._total_steps = total if isinstance(total, int) and total > 0 else None
+            self._anchor = None  # the first step after a (re)start includes tracing and compiling
+        elif kind == "step":
+            self.last_step = step
+            self._add_per_step(step, event.get("time"))
             for name, value in (event.get("metrics") or {}).items():
                 if isinstance(value, (int, float)):
                     self._line(self.metrics, name).append(step, float(value))
@@ -154,12 +173,60 @@ class RunSeries:
                 if isinstance(value, (int, float)):
                     self._line(self.progress, name).append(step, float(value))
 
+    def _add_per_step(self, step, when) -> None:
+        """The learning rate, throughput and time left at this step."""
+        config, total = self.config, self._total_steps
+        if config is not None and total is not None:
+            self._line(self.per_step, "learning_rate").append(step, learning_rate_at(config, total, step))
+        if not isinstance(when, (int, float)):
+            return
+        if self._anchor is None:
+            self._anchor = (step, when)
+            return
+        last_step, last_time = self._anchor
+        if when <= last_time or step <= last_step:
+            return  # stamped with the same flush time (runs recorded before steps had their own)
+        self._anchor = (step, when)
+        steps_per_second = self._speed.add((step - last_step) / (when - last_time))
+        batch_size = getattr(config, "batch_size", None)
+        if batch_size:
+            self._line(self.per_step, "samples_per_second").append(step, steps_per_second * batch_size)
+        if total is not None:
+            self._line(self.per_step, "eta_seconds").append(step, max(0, total - step) / steps_per_second)
+
+    def curve(self, name: str) -> Line | None:
+        """The per-step curve of `name` where the events allow one, else what progress events
+        measured (runs recorded before steps carried their time), else None."""
+        return self.per_step.get(name) or self.progress.get(name) or None
+
     @staticmethod
     def _line(lines: dict, name: str) -> Line:
         line = lines.get(name)
         if line is None:
             line = lines[name] = Line()
         return line
+
+
+def learning_rate_at(config, total_steps: int, step: int) -> float:
+    """The learning rate training step `step` (counted from 1) of a `total_steps`-step run
+    used, under `config`'s schedule.
+
+    This is the schedule `nbmodels.training.optimizer.learning_rate` gives Keras, in plain
+    Python so a view needs no TensorFlow; a test holds the two equal. Keras evaluates it at
+    the optimizer's batch counter before the update, `step - 1`, also under gradient
+    accumulation, and the schedule's lengths count batches too.
+    """
+    peak = config.learning_rate
+    if config.lr_schedule == "constant":
+        return peak
+    total_steps = max(1, total_steps)
+    warmup = config.warmup_steps if config.lr_schedule == "warmup_cosine" else 0
+    decay_steps = max(1, total_steps - warmup) if config.lr_schedule == "warmup_cosine" else total_steps
+    done = min(step - 1, decay_steps + warmup)
+    if done < warmup:
+        return peak * done / warmup
+    alpha = config.min_lr_ratio
+    return peak * ((1 - alpha) * 0.5 * (1 + math.cos(math.pi * (done - warmup) / decay_steps)) + alpha)
 
 
 def metrics_traces(series: RunSeries, max_points: int = 2000) -> list[dict]:
@@ -172,8 +239,10 @@ def metrics_traces(series: RunSeries, max_points: int = 2000) -> list[dict]:
     names = sorted(set(series.metrics) | {_train_name(v) for v in series.validation})
     colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
 
-    def add(name, line, panel, color, scale=1.0, legend=False, **style):
+    def add(name, line, panel, color, scale=1.0, legend=False, hold_until=None, **style):
         x, y = downsample(line.x, line.y, max_points)
+        if hold_until is not None and len(x) and x[-1] < hold_until:  # a reading holds until the next one
+            x, y = np.append(x, hold_until), np.append(y, y[-1])
         axis = PANELS[panel][1]
         traces.append({"name": name, "type": "scatter", "x": x, "y": y / scale if scale != 1.0 else y,
                        "xaxis": "x" + axis, "yaxis": "y" + axis, "legendgroup": name.split(" ")[0],
@@ -190,15 +259,55 @@ def metrics_traces(series: RunSeries, max_points: int = 2000) -> list[dict]:
         if validation is not None:
             add(f"val_{name}", validation, panel, colors[name], legend=True, mode="lines+markers",
                 marker={"symbol": "diamond", "size": 7}, width=1)
-    progress = series.progress
     for name, panel, scale in (("learning_rate", "learning_rate", 1.0), ("samples_per_second", "throughput", 1.0),
                                ("memory", "memory", MIB), ("peak_memory", "memory", MIB),
                                ("eta_seconds", "eta", 1.0)):
-        if name in progress:
-            color = "#7f7f7f" if name == "peak_memory" else "#2a3f5f"
-            add(name, progress[name], panel, color, scale=scale, mode="lines",
-                **({"dash": "dot"} if name == "peak_memory" else {}))
+        line = series.curve(name)
+        if line is None:
+            continue
+        measured = panel == "memory"  # only at flushes: each reading holds until the next
+        add(name, line, panel, "#7f7f7f" if name == "peak_memory" else "#2a3f5f", scale=scale, mode="lines",
+            **({"hold_until": series.last_step, "line_shape": "hv"} if measured else {}),
+            **({"dash": "dot"} if name == "peak_memory" else {}))
     return traces
+
+
+WAITING_TEXT = "waiting for the first step"
+EMPTY_TEXT = "nothing recorded"
+
+
+def metrics_layout(traces: list[dict], started: bool, domains: dict[str, tuple]) -> dict:
+    """The layout properties the panel sets with each draw (dotted plotly paths), for these
+    traces: per subplot, a y range fitted to its data, and for a subplot without data a
+    placeholder text instead of empty axes.
+
+    Plotly's autorange gives a constant series the range value ± 1 (a learning rate of 1e-3
+    becomes a flat line at "0"), and `autorangeoptions.include` can only widen a range, so
+    each y axis's autorange is held to its data's range padded by 5% of the span, and at
+    least 5% of the value (autorange, not a fixed range, so zooming and its reset still work).
+    The placeholders sit at the centre of each subplot's `domains` entry ((x0, x1), (y0, y1)
+    in paper coordinates: plotly.js lays out no axes for a subplot without traces). The panel
+    adds the "annotations" returned here to the subplot titles.
+    """
+    layout, annotations = {}, []
+    for panel, (_title, axis) in PANELS.items():
+        values = [np.asarray(t["y"], dtype=np.float64) for t in traces if t["yaxis"] == "y" + axis]
+        values = np.concatenate(values) if values else np.zeros(0)
+        values = values[np.isfinite(values)]
+        layout[f"xaxis{axis}.visible"] = layout[f"yaxis{axis}.visible"] = bool(values.size)
+        if values.size:
+            low, high = float(values.min()), float(values.max())
+            pad = max(0.05 * (high - low), 0.05 * abs(high + low) / 2) or 1.0
+            low, high = low - pad, high + pad
+            layout[f"yaxis{axis}.autorangeoptions"] = {"minallowed": low, "maxallowed": high, "include": [low, high]}
+        else:
+            (x0, x1), (y0, y1) = domains[panel]
+            annotations.append({"text": EMPTY_TEXT if started else WAITING_TEXT, "showarrow": False,
+                                "xref": "paper", "yref": "paper", "x": (x0 + x1) / 2, "y": (y0 + y1) / 2,
+                                "xanchor": "center", "yanchor": "middle",
+                                "font": {"color": "#7f7f7f", "size": 13}})
+    layout["annotations"] = annotations
+    return layout
 
 
 def metrics_figure_layout() -> dict:
@@ -337,8 +446,8 @@ def snapshot_rows(run, series: RunSeries) -> list[tuple]:
             ("step", f"{run.step}/{run.total_steps or '?'} (epoch {run.epoch:.2f})")]
     curves = [(f"{name} (smoothed)", series.smoothed[name]) for name in sorted(series.smoothed)]
     curves += [(name, series.validation[name]) for name in sorted(series.validation)]
-    if "learning_rate" in series.progress:
-        curves.append(("learning rate", series.progress["learning_rate"]))
+    if series.curve("learning_rate") is not None:
+        curves.append(("learning rate", series.curve("learning_rate")))
     for label, line in curves:
         if line:
             rows.append((label, _fmt(line.y[-1]), sparkline_svg(line.y)))

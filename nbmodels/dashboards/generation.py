@@ -43,8 +43,9 @@ SAMPLER_CONTROLS = {
 }
 _SAMPLER_TITLES = {"greedy": "greedy", "temperature": "temperature", "top_k": "top-k", "top_p": "top-p (nucleus)",
                    "beam": "beam search"}
-_OUTPUT_STYLE = ("font-family:monospace;white-space:pre-wrap;line-height:1.6;border:1px solid #ddd;"
-                 "padding:6px;min-height:4em")
+# overflow-wrap: tokens are spans without spaces between them, which never wrap otherwise.
+_OUTPUT_STYLE = ("font-family:monospace;white-space:pre-wrap;overflow-wrap:anywhere;line-height:1.6;"
+                 "border:1px solid #ddd;padding:6px;min-height:4em")
 _ERROR = "#c62828"
 
 
@@ -192,27 +193,35 @@ class GenerationPlayground(SnapshotDisplay, widgets.VBox):
         self._lock = threading.Lock()  # the generation thread appends while the kernel reads
         self._draw_lock = threading.RLock()  # one redraw at a time: kernel, throttle timer, generation thread
 
-        wide = {"description_width": "8em"}
+        # Labels as wide as their text ("initial"), controls that wrap onto a new line rather
+        # than overflow a narrow notebook, and no fixed width wider than the output area ("auto"
+        # fills a box; "100%" would add the widget's margins and overflow it).
+        fit = {"description_width": "initial"}
         self._prompt = widgets.Textarea(value=prompt, placeholder="Type a prompt…", description="prompt",
-                                        layout=widgets.Layout(width="100%", height="5em"), style=wide)
+                                        layout=widgets.Layout(width="auto", height="5em"), style=fit)
         self._sampler = widgets.Dropdown(options=[(title, name) for name, title in _SAMPLER_TITLES.items()],
-                                         value=sampler, description="sampler", style=wide)
+                                         value=sampler, description="sampler", style=fit,
+                                         layout=widgets.Layout(width="16em"))
+
+        def number(kind, value, label, width="11em", **options):  # each its own Layout: shown or hidden alone
+            return kind(value=value, description=label, style=fit, layout=widgets.Layout(width=width), **options)
+
         self.controls = {
-            "temperature": widgets.FloatText(value=temperature, step=0.1, description="temperature", style=wide),
-            "top_k": widgets.IntText(value=top_k, description="top k", style=wide),
-            "top_p": widgets.FloatText(value=top_p, step=0.05, description="top p", style=wide),
-            "num_beams": widgets.IntText(value=num_beams, description="beams", style=wide),
-            "max_new_tokens": widgets.IntText(value=max_new_tokens, description="max new tokens", style=wide),
-            "seed": widgets.IntText(value=seed, description="seed", style=wide),
+            "temperature": number(widgets.FloatText, temperature, "temperature", step=0.1),
+            "top_k": number(widgets.IntText, top_k, "top k"),
+            "top_p": number(widgets.FloatText, top_p, "top p", step=0.05),
+            "num_beams": number(widgets.IntText, num_beams, "beams"),
+            "max_new_tokens": number(widgets.IntText, max_new_tokens, "max new tokens", width="14em"),
+            "seed": number(widgets.IntText, seed, "seed"),
         }
-        for control in self.controls.values():
-            control.layout.width = "16em"
         self._generate_button = widgets.Button(description="Generate", button_style="success", icon="play")
         self._stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self._message = widgets.HTML()
-        self._output = widgets.HTML(output_html("", []), layout=widgets.Layout(width="70%"))
+        # The output takes what room there is; the token details sit beside it, or under it
+        # when the notebook is too narrow for both.
+        self._output = widgets.HTML(output_html("", []), layout=widgets.Layout(flex="3 1 24em", min_width="0"))
         self._pick = widgets.IntSlider(value=0, min=0, max=0, description="token #", disabled=True,
-                                       continuous_update=True)
+                                       continuous_update=True, style=fit, layout=widgets.Layout(width="auto"))
         self._details = widgets.HTML()
         self._throttle = Throttle(self._redraw, interval)
 
@@ -221,13 +230,17 @@ class GenerationPlayground(SnapshotDisplay, widgets.VBox):
         self._sampler.observe(self._sampler_changed, names="value")
         self._pick.observe(lambda _: self._show_details(), names="value")
 
+        def row(*children):
+            return widgets.HBox(children, layout=widgets.Layout(flex_flow="row wrap"))
+
         c = self.controls
         self.children = [
             self._prompt,
-            widgets.HBox([self._sampler, c["temperature"], c["top_k"], c["top_p"], c["num_beams"]]),
-            widgets.HBox([c["max_new_tokens"], c["seed"], self._generate_button, self._stop_button]),
+            row(self._sampler, c["temperature"], c["top_k"], c["top_p"], c["num_beams"]),
+            row(c["max_new_tokens"], c["seed"], self._generate_button, self._stop_button),
             self._message,
-            widgets.HBox([self._output, widgets.VBox([self._pick, self._details], layout=widgets.Layout(width="30%"))]),
+            row(self._output, widgets.VBox([self._pick, self._details], layout=widgets.Layout(flex="1 1 16em",
+                                                                                              min_width="0"))),
         ]
         self._sampler_changed()
 

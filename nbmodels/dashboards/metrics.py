@@ -9,9 +9,11 @@ import ipywidgets as widgets
 
 from nbmodels.dashboards._chart import Chart
 from nbmodels.dashboards._series import (
+    PANELS,
     RunSeries,
     Throttle,
     metrics_figure_layout,
+    metrics_layout,
     metrics_traces,
     snapshot_rows,
     status_line,
@@ -65,6 +67,12 @@ class MetricsPanel(SnapshotDisplay, widgets.VBox):
         figure.update_layout(height=720, margin={"l": 50, "r": 20, "t": 50, "b": 30},
                              legend={"orientation": "h", "y": 1.08}, template="plotly_white")
         figure.update_xaxes(title_text="step", row=3)
+        # One step axis for all six charts: each covers the whole run, and zooming one zooms all.
+        figure.update_xaxes(matches="x")
+        figure.layout.xaxis.matches = None
+        self._titles = [annotation.to_plotly_json() for annotation in figure.layout.annotations]
+        self._domains = {panel: (tuple(figure.layout["xaxis" + axis].domain), tuple(figure.layout["yaxis" + axis].domain))
+                         for panel, (_title, axis) in PANELS.items()}
         self._chart = Chart(figure, mode=mode)
         self.charts = (self._chart,)
         self._header = widgets.HTML()
@@ -107,7 +115,10 @@ class MetricsPanel(SnapshotDisplay, widgets.VBox):
             run = self.run
             if run is not None:
                 self._series.update(run)
-            self._chart.draw(metrics_traces(self._series, self._max_points))
+            traces = metrics_traces(self._series, self._max_points)
+            layout = metrics_layout(traces, started=self._series.last_step is not None, domains=self._domains)
+            layout["annotations"] = self._titles + layout["annotations"]
+            self._chart.draw(traces, layout)
             self._header.value = "<div style='font-family:monospace'>{}</div>".format(
                 html.escape(status_line(run) if run is not None else "no run yet"))
 

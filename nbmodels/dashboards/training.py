@@ -14,12 +14,14 @@ from nbmodels.dashboards._series import run_line
 from nbmodels.dashboards._snapshot import SnapshotDisplay, table_html
 from nbmodels.dashboards.metrics import MetricsPanel
 
-_WIDE = {"description_width": "9em"}
+# Wide enough for the longest field name ("grad_accum_steps"), so the boxes line up.
+_LABEL = {"description_width": "11em"}
 CUSTOM = "custom"  # the picker's entry for a builder passed to the dashboard
 
 
 def _field_widget(spec: form_logic.FieldSpec, value):
-    common = {"description": spec.name, "style": _WIDE, "layout": widgets.Layout(width="22em")}
+    # "auto": the widget fills its grid cell, however wide the notebook is.
+    common = {"description": spec.name, "style": _LABEL, "layout": widgets.Layout(width="auto")}
     if spec.kind == "int":
         return widgets.IntText(value=value, **common)
     if spec.kind == "float":
@@ -62,9 +64,15 @@ class ConfigForm(widgets.VBox):
         self._error_labels = {name: widgets.HTML() for name in [*self.widgets, form_logic.GENERAL]}
         self._replicas = replicas
         self._quiet = False
-        rows = [widgets.HBox([w, self._error_labels[name]]) for name, w in self.widgets.items()]
-        self.children = [widgets.GridBox(rows, layout=widgets.Layout(grid_template_columns="repeat(2, 50%)")),
-                         self._error_labels[form_logic.GENERAL]]
+        for label in self._error_labels.values():
+            label.layout.display = "none"  # shown with a message
+        # Each field with its error under it, across the field's whole width (beside it, an
+        # error wrapped into a narrow column); as many columns of at least 30em (room for a
+        # label and a placeholder) as the notebook has room for.
+        cells = [widgets.VBox([w, self._error_labels[name]]) for name, w in self.widgets.items()]
+        grid = widgets.Layout(grid_template_columns="repeat(auto-fill, minmax(min(100%, 30em), 1fr))",
+                              grid_gap="0 1.5em", width="100%")
+        self.children = [widgets.GridBox(cells, layout=grid), self._error_labels[form_logic.GENERAL]]
         for w in self.widgets.values():
             w.observe(self._validate, names="value")
         self._validate()
@@ -98,7 +106,9 @@ class ConfigForm(widgets.VBox):
         config, errors = form_logic.config_from_form(self.values(), self._replicas)
         for name, label in self._error_labels.items():
             message = errors.get(name, "")
-            label.value = f"<span style='color:#c62828'>{html.escape(message)}</span>" if message else ""
+            # Lines as tall as the text, not as a widget row (28 px).
+            label.value = f"<div style='color:#c62828;line-height:1.3'>{html.escape(message)}</div>" if message else ""
+            label.layout.display = None if message else "none"
         self.errors = errors
         self.config = config
 
@@ -166,9 +176,14 @@ class TrainingDashboard(SnapshotDisplay, widgets.VBox):
         targets = [(recipe.title, recipe.name) for recipe in self.recipes.values()]
         if self._custom is not None:
             targets.append((f"custom: {self._custom['name']}", CUSTOM))
-        self._target = widgets.Dropdown(options=targets, description="model", style=_WIDE)
-        self._size = widgets.Dropdown(options=[], description="size", style=_WIDE)
-        self._dataset = widgets.Dropdown(options=[], description="dataset", style=_WIDE)
+        # Each picker as wide as its longest entry, wrapping onto a new line when narrow.
+        picker = {"style": {"description_width": "initial"}}
+        self._target = widgets.Dropdown(options=targets, description="model", **picker,
+                                        layout=widgets.Layout(width="max-content", max_width="100%"))
+        self._size = widgets.Dropdown(options=[], description="size", **picker,
+                                      layout=widgets.Layout(width="max-content", max_width="100%"))
+        self._dataset = widgets.Dropdown(options=[], description="dataset", **picker,
+                                         layout=widgets.Layout(width="max-content", max_width="100%"))
         self._about = widgets.HTML()
         first = self._recipe()
         self.form = ConfigForm(config or (first.config if first is not None else TrainConfig()),
@@ -189,7 +204,8 @@ class TrainingDashboard(SnapshotDisplay, widgets.VBox):
 
         self.children = [
             widgets.HTML("<b>Devices</b>" + devices_html(self.devices)),
-            widgets.HBox([self._target, self._size, self._dataset]),
+            widgets.HBox([self._target, self._size, self._dataset],
+                         layout=widgets.Layout(flex_flow="row wrap", width="100%", grid_gap="0 1em")),
             self._about,
             self.form,
             widgets.HBox([self._start_button, self._stop_button, self._resume_button]),
@@ -228,13 +244,15 @@ class TrainingDashboard(SnapshotDisplay, widgets.VBox):
         recipe, config = self._recipe(), self.form.config
         if recipe is None:
             data = self._custom["data"]
-            self._about.value = html.escape(f"custom model {self._custom['name']!r} on {getattr(data, 'name', type(data).__name__)}")
+            about = html.escape(f"custom model {self._custom['name']!r} on {getattr(data, 'name', type(data).__name__)}")
         elif config is None or self._size.value is None:
-            self._about.value = html.escape(f"{recipe.title}: {recipe.description}")
+            about = html.escape(f"{recipe.title}: {recipe.description}")
         else:
             precision = resolved_precision(config.precision, self.devices)
             line = recipe_line(recipe, self._size.value, config.batch_size, precision)
-            self._about.value = f"{html.escape(recipe.description)}<br><b>{html.escape(line)}</b>"
+            about = f"{html.escape(recipe.description)}<br><b>{html.escape(line)}</b>"
+        # Lines as tall as the text: an HTML widget's lines are a widget row high (28 px).
+        self._about.value = f"<div style='line-height:1.4'>{about}</div>"
 
     # ---- Start / Stop / Resume --------------------------------------------------------------
 
@@ -271,8 +289,10 @@ class TrainingDashboard(SnapshotDisplay, widgets.VBox):
     def resume(self):
         """Continue a stopped or interrupted run from its last checkpoint, in the background."""
         run = self.run
-        if run is None or run.status not in ("stopped", "interrupted"):
+        if run is None:
             return None
+        # No status check here: a status read earlier may be stale; resume() itself refuses a
+        # finished run, or one another process or thread trains (saying who), and we show why.
         try:
             recipe = self._recipe()
             if recipe is not None and run._resume_with is None:  # a recipe run from another process

@@ -4,6 +4,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from nbmodels import Run, TrainConfig
 from nbmodels.dashboards import MetricsPanel
@@ -137,3 +138,89 @@ def test_panel_messages_serialize_through_a_kernel_comm(runs_root):
         assert traffic.messages > opened and traffic.bytes > sent
         panel.close()
     assert opened > 0
+
+
+# ---- every curve covers the run; axes fit their data; an empty chart says so ------------------
+
+
+def layout_value(panel, path):
+    node = panel.figure.layout
+    for part in path.split("."):
+        node = node[part]
+    return node
+
+
+def test_every_curve_has_a_point_per_recorded_step_from_the_first(runs_root, xor_data):
+    from nbmodels import train
+    from tests.conftest import make_mlp
+
+    config = TrainConfig(steps=60, batch_size=32, lr_schedule="warmup_cosine", warmup_steps=10, learning_rate=1e-2)
+    run = train(make_mlp, xor_data, config, name="warmup", verbose=False)
+    panel = MetricsPanel(run)
+    steps = list(range(1, 61))
+    np.testing.assert_array_equal(trace(panel, "loss").x, steps)
+    # The learning rate at the loss's resolution, warm-up included: 0 at step 1, the peak after 10 steps.
+    lr = trace(panel, "learning_rate")
+    np.testing.assert_array_equal(lr.x, steps)
+    from nbmodels.dashboards._series import learning_rate_at
+    np.testing.assert_allclose(lr.y, [learning_rate_at(config, 60, s) for s in steps])
+    assert lr.y[0] == 0.0 and lr.y[10] == max(lr.y) == 1e-2
+    # Speed and time left from each step's own time; the first step (tracing, compiling) has none.
+    for name in ("samples_per_second", "eta_seconds"):
+        np.testing.assert_array_equal(trace(panel, name).x, steps[1:])
+        assert np.all(np.isfinite(trace(panel, name).y)) and np.all(np.asarray(trace(panel, name).y) >= 0)
+    assert trace(panel, "eta_seconds").y[-1] == 0
+    # Memory is measured only at flushes: its last reading holds to the last step.
+    assert trace(panel, "memory").x[-1] == 60 and trace(panel, "memory").line.shape == "hv"
+    # All six charts share one step axis.
+    assert all(layout_value(panel, f"xaxis{i}.matches") == "x" for i in range(2, 7))
+    panel.close()
+
+
+def test_learning_rate_at_is_the_schedule_keras_trains_with():
+    from nbmodels.dashboards._series import learning_rate_at
+    from nbmodels.training.optimizer import learning_rate
+
+    total = 40
+    for changes in (dict(lr_schedule="constant"), dict(lr_schedule="cosine", min_lr_ratio=0.2),
+                    dict(lr_schedule="warmup_cosine", warmup_steps=8), dict(lr_schedule="cosine", grad_accum_steps=2),
+                    dict(lr_schedule="warmup_cosine", warmup_steps=8, grad_accum_steps=4)):
+        config = TrainConfig(steps=total, learning_rate=3e-3, **changes)
+        schedule = learning_rate(config, total)
+        for step in range(1, total + 6):
+            # Keras reads the schedule at its batch counter before the update of `step`.
+            expected = schedule if isinstance(schedule, float) else float(schedule(step - 1))
+            assert learning_rate_at(config, total, step) == pytest.approx(expected, rel=1e-5, abs=1e-9), (changes, step)
+
+
+def test_a_constant_series_gets_a_range_around_its_value_not_around_zero(finished_run):
+    assert finished_run.config.lr_schedule == "constant" and finished_run.config.learning_rate == 1e-3
+    panel = MetricsPanel(finished_run)
+    assert set(trace(panel, "learning_rate").y) == {1e-3}
+    options = layout_value(panel, "yaxis3.autorangeoptions")
+    low, high = options.minallowed, options.maxallowed
+    assert 0 < low < 1e-3 < high < 2e-3  # plotly alone would draw it on -1..1
+    assert list(options.include) == [low, high]
+    for axis in ("yaxis", "yaxis4", "yaxis6"):  # loss, throughput, time left: their data inside
+        options = layout_value(panel, f"{axis}.autorangeoptions")
+        low, high = options.minallowed, options.maxallowed
+        name = {"yaxis": "loss", "yaxis4": "samples_per_second", "yaxis6": "eta_seconds"}[axis]
+        assert low < min(trace(panel, name).y) and max(trace(panel, name).y) < high
+    panel.close()
+
+
+def test_an_empty_panel_says_it_waits_for_the_first_step(runs_root):
+    WAITING_TEXT = "waiting for the first step"
+    run = Run.create(TrainConfig(steps=10), name="empty")
+    run.set_status("running")
+    panel = MetricsPanel(run, interval=3600.0)
+    texts = [a.text for a in panel.figure.layout.annotations]
+    assert texts.count(WAITING_TEXT) == 6 and "learning rate" in texts  # the subplot titles stay
+    assert layout_value(panel, "yaxis.visible") is False  # no empty -1..4 axes
+    run.record([{"type": "start", "step": 0, "total_steps": 10, "steps_per_epoch": 10},
+                {"type": "step", "step": 1, "epoch": 0.1, "metrics": {"loss": 0.7}}])
+    panel.redraw()
+    texts = [a.text for a in panel.figure.layout.annotations]
+    assert WAITING_TEXT not in texts and "learning rate" in texts
+    assert layout_value(panel, "yaxis.visible") is True and layout_value(panel, "yaxis3.visible") is True
+    panel.close()
