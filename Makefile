@@ -28,9 +28,13 @@ $(VENV)/.installed-%: pyproject.toml $(EXTENSION_SOURCES) | $(BIN)/python
 lab: $(VENV)/.installed-lab
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/
 
+# The notebooks' defaults are sized for a person (minutes on a CPU); the tests run them tiny.
+NOTEBOOK_TEST_SIZES := NBMODELS_QUICKSTART_EPOCHS=5 NBMODELS_NOTEBOOK_GPT_SIZE=tiny NBMODELS_NOTEBOOK_STEPS=150 \
+	NBMODELS_NOTEBOOK_CLASSIFIER_SIZE=tiny NBMODELS_NOTEBOOK_EPOCHS=4
+
 test: $(VENV)/.installed-test
 	cd extension && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm test
-	NBMODELS_RUNS_DIR="$${NBMODELS_RUNS_DIR:-$(CURDIR)/build/test-runs}" $(BIN)/python -m pytest
+	NBMODELS_RUNS_DIR="$${NBMODELS_RUNS_DIR:-$(CURDIR)/build/test-runs}" $(NOTEBOOK_TEST_SIZES) $(BIN)/python -m pytest
 
 # The dashboards' tests again under ipywidgets 7.7 (what Colab may ship), put ahead of the
 # venv's ipywidgets 8 on PYTHONPATH.

@@ -9,7 +9,12 @@ Example:
 3
 """
 
+from nbmodels import _startup_log
 from nbmodels._lazy import lazy_attributes
+
+# Keep TensorFlow's start-up log (CPU-only "cuda drivers"/cuInit lines) out of notebook outputs;
+# real errors written while it loads still reach stderr.
+_startup_log.install()
 
 __version__ = "0.1.0"
 

@@ -45,16 +45,29 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const { commands, serviceManager, shell } = app;
 
-    /** Put `code` in a new cell below the active one of the current notebook. */
+    /** Put `code` in the current notebook: into the active cell when it is empty (a new
+     * notebook's first cell), else into a new cell below it. False when no notebook is open. */
     const insertCell = (code: string): boolean => {
       const current = notebooks.currentWidget;
       if (!current) {
         return false;
       }
-      NotebookActions.insertBelow(current.content);
+      const active = current.content.activeCell;
+      if (!active || active.model.type !== 'code' || active.model.sharedModel.getSource().trim() !== '') {
+        NotebookActions.insertBelow(current.content);
+      }
       current.content.activeCell?.model.sharedModel.setSource(code);
       shell.activateById(current.id);
       return true;
+    };
+
+    /** `insertCell`, opening a new notebook first when none is open. */
+    const insertCellAnywhere = async (code: string): Promise<void> => {
+      if (!insertCell(code)) {
+        const created = await commands.execute('notebook:create-new', { kernelName: 'python3' });
+        await created?.context?.ready;
+        insertCell(code);
+      }
     };
 
     const newNotebook = async (): Promise<void> => {
@@ -76,9 +89,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     commands.addCommand(CommandIDs.insertDashboard, {
       label: 'Insert training dashboard cell',
-      caption: 'Train in the background and show the metrics panel',
-      isEnabled: () => notebooks.currentWidget !== null,
-      execute: () => void insertCell(dashboardCellCode())
+      caption: 'A cell that shows the TrainingDashboard: pick a recipe, Start, Stop, watch (runs on its own)',
+      execute: () => insertCellAnywhere(dashboardCellCode())
     });
     commands.addCommand(CommandIDs.openRun, {
       label: args => (args.runId ? `Open run ${args.runId} in a notebook` : 'Open run in a notebook'),
@@ -89,11 +101,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           shell.activateById(panel.id);
           return; // nothing chosen: show the panel so a run can be picked
         }
-        if (!insertCell(openRunCode(runId))) {
-          await newNotebook();
-          await notebooks.currentWidget?.context.ready;
-          insertCell(openRunCode(runId));
-        }
+        await insertCellAnywhere(openRunCode(runId));
       }
     });
     commands.addCommand(CommandIDs.showRuns, {
@@ -102,7 +110,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     const panel = new RunsPanel({
-      openRunInNotebook: runId => void commands.execute(CommandIDs.openRun, { runId })
+      openRunInNotebook: runId => void commands.execute(CommandIDs.openRun, { runId }),
+      insertDashboard: () => void commands.execute(CommandIDs.insertDashboard)
     });
     panel.title.icon = runsIcon;
     shell.add(panel, 'left', { rank: 700 });

@@ -4,7 +4,7 @@
  * Plain DOM in a Lumino widget. Rows are kept per run id and updated in place, so a click on
  * Stop is never lost to a redraw.
  */
-import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { Clipboard, Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
@@ -39,15 +39,20 @@ function element<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-/** An SVG line chart of `values` (a sparkline when small). */
+/**
+ * An SVG line chart of `values` (a sparkline when small). Drawn in a `width` × `height` box
+ * that the CSS stretches to the panel's width (the stroke does not scale), so it never
+ * overflows a narrow sidebar.
+ */
 function lineChart(values: number[], width: number, height: number, className: string): SVGSVGElement {
   const svg = document.createElementNS(SVG, 'svg');
   svg.setAttribute('class', className);
-  svg.setAttribute('width', String(width));
-  svg.setAttribute('height', String(height));
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.setAttribute('preserveAspectRatio', 'none');
   const line = document.createElementNS(SVG, 'polyline');
-  line.setAttribute('points', sparklinePoints(values, width, height));
+  // One point so far (a single validation): a level line, not an empty box.
+  const single = values.filter(v => Number.isFinite(v)).length === 1;
+  line.setAttribute('points', single ? `0,${height / 2} ${width},${height / 2}` : sparklinePoints(values, width, height));
   svg.appendChild(line);
   return svg;
 }
@@ -78,9 +83,11 @@ class RunTracker {
   }
 }
 
-/** One run's row: name, status badge, progress, sparkline, last metrics, Stop. */
+/** One run's row: name, status badge, progress, sparkline, last metrics, Stop; the selected
+ * row also holds the details, right under its head. */
 class RunRow {
   readonly node = element('li', 'nbm-RunRow');
+  private readonly head = element('div', 'nbm-RunRow-head');
   private readonly name = element('span', 'nbm-RunRow-name');
   private readonly status = element('span', 'nbm-RunRow-status');
   private readonly bar = element('div', 'nbm-RunRow-bar');
@@ -93,13 +100,14 @@ class RunRow {
 
   constructor(readonly id: string) {
     this.node.dataset.runId = id;
-    this.node.title = id;
+    this.head.title = id;
     const top = element('div', 'nbm-RunRow-top');
     top.append(this.name, this.status);
     this.bar.appendChild(this.fill);
     const line = element('div', 'nbm-RunRow-line');
     line.append(this.step, this.eta, this.stop);
-    this.node.append(top, this.bar, line, this.spark, this.metrics);
+    this.head.append(top, this.bar, line, this.spark, this.metrics);
+    this.node.append(this.head);
   }
 
   update(run: IRunSummary, tracker: RunTracker | undefined, selected: boolean): void {
@@ -121,6 +129,8 @@ class RunRow {
 export interface IRunsPanelOptions {
   /** Called by a run's "Open in a notebook" button. */
   openRunInNotebook: (runId: string) => void;
+  /** Called by the "Insert training dashboard" button. */
+  insertDashboard: () => void;
 }
 
 /** The left-sidebar panel. */
@@ -128,6 +138,7 @@ export class RunsPanel extends Widget {
   private readonly rootLine = element('div', 'nbm-RunsPanel-root');
   private readonly list = element('ul', 'nbm-RunList');
   private readonly empty = element('div', 'nbm-RunsPanel-empty');
+  private readonly insertButton = element('button', 'jp-mod-styled nbm-RunsPanel-insert', 'Insert training dashboard');
   private readonly details = element('div', 'nbm-Details');
   private readonly detailsBody = element('div', 'nbm-Details-body');
   // Created once, not per redraw, so a click is never lost to the next poll.
@@ -149,7 +160,10 @@ export class RunsPanel extends Widget {
     this.title.caption = 'nbmodels runs';
     const runsHeader = element('h2', 'nbm-RunsPanel-header', 'Runs');
     const devicesHeader = element('h2', 'nbm-RunsPanel-header', 'Devices');
-    this.node.append(runsHeader, this.rootLine, this.error, this.empty, this.list, this.details, devicesHeader, this.devices);
+    this.insertButton.title =
+      'Insert a cell that shows the TrainingDashboard (pick a recipe, Start, Stop, watch) into the current notebook';
+    this.insertButton.addEventListener('click', () => this.options.insertDashboard());
+    this.node.append(runsHeader, this.insertButton, this.rootLine, this.error, this.empty, this.list, devicesHeader, this.devices);
     this.details.append(this.openButton, this.detailsBody);
     this.details.hidden = true;
     this.openButton.addEventListener('click', () => {
@@ -259,6 +273,15 @@ export class RunsPanel extends Widget {
         this.trackers.delete(id);
       }
     }
+    if (this.selected && !seen.has(this.selected)) {
+      this.selected = null; // the run was deleted
+    }
+    // The details open inside the selected row, right under it, not below the whole list.
+    const selectedRow = this.selected ? this.rows.get(this.selected) : undefined;
+    if (selectedRow && this.details.parentNode !== selectedRow.node) {
+      selectedRow.node.appendChild(this.details);
+    }
+    this.details.hidden = !selectedRow;
     this.empty.textContent = this.runs.length
       ? ''
       : 'No runs yet. nbmodels.train(...) in a notebook, or `nbmodels demo`, makes one.';
@@ -266,6 +289,9 @@ export class RunsPanel extends Widget {
 
   private onClick = (event: MouseEvent): void => {
     const target = event.target as HTMLElement;
+    if (target.closest('.nbm-Details')) {
+      return; // a click inside the open details (copy, open) is not a click on the row
+    }
     const row = target.closest<HTMLElement>('.nbm-RunRow');
     const id = row?.dataset.runId;
     if (!id) {
@@ -277,7 +303,6 @@ export class RunsPanel extends Widget {
     }
     this.selected = this.selected === id ? null : id;
     this.renderRuns();
-    this.details.hidden = !this.selected;
     if (this.selected) {
       void this.renderDetails(this.selected);
     }
@@ -337,9 +362,30 @@ export class RunsPanel extends Widget {
       ['checkpoint', run.checkpoint || 'none'],
       ...Object.entries(run.config)
     ];
+    const copyable = new Set(['id', ...(run.checkpoint ? ['checkpoint'] : [])]);
     for (const [key, value] of rows) {
+      const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+      const cell = element('td', '');
+      // Long ids and paths wrap (CSS); the tooltip and the copy button give them whole.
+      const content = element('span', 'nbm-Details-value', text);
+      cell.title = text;
+      cell.appendChild(content);
+      if (copyable.has(key)) {
+        const copy = element('button', 'jp-mod-styled nbm-Details-copy', 'copy');
+        copy.title = `Copy the ${key}`;
+        copy.addEventListener('click', () => Clipboard.copyToSystem(text));
+        cell.appendChild(copy);
+      }
+      // Long keys (checkpoint_every) may break after an underscore, not mid-word.
+      const th = element('th', '');
+      key.split('_').forEach((part, i) => {
+        if (i > 0) {
+          th.append('_', document.createElement('wbr'));
+        }
+        th.append(part);
+      });
       const tr = element('tr', '');
-      tr.append(element('th', '', key), element('td', '', typeof value === 'object' ? JSON.stringify(value) : String(value)));
+      tr.append(th, cell);
       config.appendChild(tr);
     }
     this.detailsBody.replaceChildren(title, summary, message, charts, config);

@@ -17,8 +17,26 @@ export function openRunCode(runId: string): string {
   ].join('\n');
 }
 
-/** The cell "Insert training dashboard cell" inserts: train in the background and watch. */
+/**
+ * The cell "Insert training dashboard cell" inserts. It runs on its own in a fresh kernel (its
+ * own imports, nothing defined elsewhere) and shows the TrainingDashboard: a picker of the
+ * built-in recipes, whose default datasets are embedded (offline), a form for every training
+ * setting, Start / Stop / Resume and the live metrics.
+ */
 export function dashboardCellCode(): string {
+  return [
+    '# Pick a model, size and dataset, adjust the settings, press Start. Training runs in a',
+    '# background thread, so Stop and the live charts keep working. The default datasets ship',
+    '# with Python or are generated, so this works offline.',
+    'from nbmodels.dashboards import TrainingDashboard',
+    '',
+    'dashboard = TrainingDashboard()',
+    'dashboard'
+  ].join('\n');
+}
+
+/** The template notebook's training cell: needs its `builder` and `dataset` cells above. */
+export function trainCellCode(): string {
   return [
     '# Trains in a background thread, so the panel (and its Stop button) stay responsive.',
     'from nbmodels.dashboards import MetricsPanel',
@@ -61,7 +79,7 @@ export function newNotebookContent(): Record<string, unknown> {
           '# A builder, not a model: train() builds it inside the distribution strategy.\n' +
           'builder = functools.partial(mlp, dataset.input_shape, dataset.num_classes)'
       ),
-      cell('code', dashboardCellCode()),
+      cell('code', trainCellCode()),
       cell('code', 'run.wait()\nrun.summary()')
     ]
   };

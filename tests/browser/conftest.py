@@ -103,9 +103,9 @@ class Lab:
             )
             self.command(page, "notebook:run-all-cells")
             try:
-                page.locator(".jp-InputPrompt", has_text="[*]").or_(
-                    page.locator(".jp-InputPrompt", has_text="[1]")
-                ).first.wait_for(timeout=10_000)
+                # In the visible notebook only: another open tab's prompts are hidden.
+                prompts = page.locator(".jp-NotebookPanel:visible .jp-InputPrompt")
+                prompts.filter(has_text="[*]").or_(prompts.filter(has_text="[1]")).first.wait_for(timeout=10_000)
                 return
             except Exception:
                 continue
@@ -129,6 +129,11 @@ def lab_server(tmp_path):
         settings = home / "settings" / "@jupyterlab" / "apputils-extension"
         settings.mkdir(parents=True)
         (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+        # Every cell rendered, not only those in view: a screenshot after scrolling shows the cells,
+        # not the blank a windowed notebook shows until it catches up.
+        notebook_settings = home / "settings" / "@jupyterlab" / "notebook-extension"
+        notebook_settings.mkdir(parents=True)
+        (notebook_settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
         port, token = free_port(), os.urandom(16).hex()
         log_path = home / "lab.log"
         process = subprocess.Popen(
@@ -141,7 +146,10 @@ def lab_server(tmp_path):
             ],
             cwd=root,
             env={
-                **os.environ,
+                # The kernels see what a user's would: ipykernel stops forwarding fd 2 (TensorFlow's
+                # C++ log) into outputs when PYTEST_CURRENT_TEST is set, and tests/conftest.py sets
+                # TF_CPP_MIN_LOG_LEVEL, which would hide what the notebooks must keep out themselves.
+                **{k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "TF_CPP_MIN_LOG_LEVEL")},
                 "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
                 "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
                 "JUPYTER_RUNTIME_DIR": str(home / "runtime"),

@@ -7,8 +7,8 @@ from tests.browser.conftest import save_screenshot
 
 TRAIN_CELL = """\
 import numpy as np
+from nbmodels import TrainConfig, train  # before keras: it keeps TensorFlow's start-up log out of the output
 import keras
-from nbmodels import TrainConfig, train
 
 rng = np.random.default_rng(0)
 x = rng.uniform(-1, 1, size=(512, 8)).astype("float32")
