@@ -160,15 +160,17 @@ _ENCODER = json.JSONEncoder(default=_jsonable)  # one instance: json.dumps build
 class EventLog:
     """Appends events to events.jsonl; one `write` call per batch of events.
 
-    A write that fails part way (a full disk) is cut back off, so the file never holds a torn
-    line that the next event would glue itself to. Only the run's lease holder appends, so the
-    size this object tracks is the file's.
+    A write that fails part way (a full disk) is cut back off, and a torn last line left by a
+    writer that was killed mid-write is cut off on open, so the file never holds a torn line that
+    the next event (a resume marker, say) would glue itself to. Only the run's lease holder
+    appends, so the size this object tracks is the file's.
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NO_LINKS, 0o644)
-        self.size = os.fstat(self._fd).st_size
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _NO_LINKS, 0o644)
+        self.size = _complete_lines_size(self._fd, os.fstat(self._fd).st_size)
+        os.ftruncate(self._fd, self.size)
 
     def append(self, events: list[dict]) -> None:
         if not events:
@@ -189,6 +191,18 @@ class EventLog:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _complete_lines_size(fd: int, size: int, chunk: int = 1 << 16) -> int:
+    """The length of the file's whole lines: `size`, less a last line that has no newline."""
+    end = size
+    while end > 0:
+        start = max(0, end - chunk)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0
 
 
 def _event(line: bytes) -> dict | None:

@@ -43,6 +43,22 @@ def test_a_resume_drops_the_stretch_lost_with_the_process(runs_root):
         assert view.history[5]["metrics"]["loss"] == 0.5
 
 
+def test_a_line_torn_by_a_killed_writer_does_not_swallow_the_resume(runs_root):
+    # A writer killed mid-write leaves a last line without its newline. The next writer (the
+    # resume) cuts it off, or its resume marker would be glued to it and lost to every reader,
+    # and the lost stretch (steps 6, 7) would stay in the history twice.
+    run = Run.create(TrainConfig(), name="torn")
+    run.record([step(k) for k in range(1, 8)])
+    with open(run.path / "events.jsonl", "a") as f:
+        f.write('{"type": "step", "step": 8, "metr')
+    resumed = Run.load(run.id)
+    resumed.record([{"type": "resume", "step": 5}, step(6, 0.5), step(7, 0.4), step(8, 0.3)])
+    for view in (resumed, Run.load(run.id)):
+        assert [e["step"] for e in view.history] == list(range(1, 9))
+        assert view.history[5]["metrics"]["loss"] == 0.5
+    assert all(line.endswith("}") for line in (run.path / "events.jsonl").read_text().splitlines())
+
+
 def test_malformed_and_half_written_files_are_skipped(runs_root):
     run = Run.create(TrainConfig(), name="messy")
     run.set_status("finished")
