@@ -23,6 +23,7 @@ _LAZY = {
     "TrainConfig": "nbmodels.config",
     "Run": "nbmodels.training.run",
     "list_runs": "nbmodels.training.run",
+    "RunBusyError": "nbmodels.training.rundir",
     "train": "nbmodels.training.loop",
     "devices": "nbmodels.devices",
     "Device": "nbmodels.devices",

@@ -11,7 +11,7 @@ import pytest
 
 from nbmodels import Run, TrainConfig
 from nbmodels.training import rundir
-from nbmodels.training.rundir import RunBusyError
+from nbmodels import RunBusyError
 from nbmodels.training.run import list_runs
 from tests.conftest import make_mlp
 from tests.training import scripts
