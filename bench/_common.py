@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import time
@@ -40,6 +41,18 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def machine(**extra) -> dict:
+    """What a result file records about the machine it came from (plus `extra` entries)."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "processor": cpu_name(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        **extra,
+    }
 
 
 def verdict(value: float, target: float, higher_is_better: bool = True) -> str:

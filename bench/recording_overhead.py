@@ -33,7 +33,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -49,7 +48,7 @@ from nbmodels.models import mlp  # noqa: E402
 from nbmodels.training.callback import RunCallback  # noqa: E402
 from nbmodels.training.inputs import as_training_data  # noqa: E402
 from nbmodels.training.run import Run  # noqa: E402
-from _common import cpu_name  # noqa: E402  (bench/ is on sys.path when run as a script)
+from _common import machine  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 TARGET = 1.02
 FAST_ENOUGH = 200  # steps/s: below this a per-batch cost is diluted and the bench says little
@@ -182,16 +181,8 @@ def _results(args, plain, recorded, hooks) -> dict:
     return {
         "benchmark": "recording_overhead",
         "date": dt.date.today().isoformat(),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "processor": cpu_name(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "gpus": len(tf.config.list_physical_devices("GPU")),
-        },
+        "machine": machine(tensorflow=tf.__version__, keras=keras.__version__,
+                           gpus=len(tf.config.list_physical_devices("GPU"))),
         "settings": {
             "model": f"mlp 64 -> {' -> '.join(map(str, args.hidden))} -> 10 (digits)",
             "batch_size": args.batch_size,

@@ -22,7 +22,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import shutil
 import socket
@@ -33,7 +32,7 @@ import tempfile
 import time
 import types
 from pathlib import Path
-from _common import cpu_name  # noqa: E402  (bench/ is on sys.path when run as a script)
+from _common import machine  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -203,14 +202,7 @@ def _results(args, rows: dict) -> dict:
     return {
         "benchmark": "server_reads",
         "date": dt.date.today().isoformat(),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "processor": cpu_name(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "host": socket.gethostname(),
-        },
+        "machine": machine(host=socket.gethostname()),
         "settings": {
             "history_megabytes": args.megabytes,
             "unfinished_line_megabytes": args.line_megabytes,
