@@ -55,10 +55,14 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
 
     def build(self, input_shape):
-        self.token_embedding = keras.layers.Embedding(
+        # Keras' ReversibleEmbedding owns the tied projection, so it keeps working when the model
+        # is quantized (the projection then reads the quantized table, not a raw `.embeddings`).
+        self.token_embedding = keras.layers.ReversibleEmbedding(
             self.vocabulary_size,
             self.hidden_dim,
+            tie_weights=True,
             embeddings_initializer=self.embeddings_initializer,
+            reverse_dtype="float32",  # logits in float32 under mixed precision
             dtype=self.dtype_policy,
             name="token_embedding",
         )
@@ -85,8 +89,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
 
     def reverse(self, x):
         """Vocabulary logits `(..., vocabulary_size)` in float32 from hidden states `(..., hidden_dim)`."""
-        embeddings = ops.cast(self.token_embedding.embeddings, "float32")  # (V, C)
-        return ops.matmul(ops.cast(x, "float32"), ops.transpose(embeddings))
+        return self.token_embedding(x, reverse=True)  # (..., V)
 
     def get_config(self):
         config = super().get_config()

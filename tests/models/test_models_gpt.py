@@ -91,6 +91,20 @@ def test_untied_head_adds_one_vocabulary_matrix():
     assert difference == VOCABULARY * 32
 
 
+@pytest.mark.filterwarnings("ignore:Layer .* does not have a `quantize` method")
+def test_tied_output_projection_survives_int8_quantization():
+    # The tied projection goes through the embedding layer itself, which reads the quantized
+    # table with its scale; reading the raw `.embeddings` gave logits thousands of times too large.
+    keras.utils.set_random_seed(0)
+    model = tiny()
+    x = token_ids(length=6)
+    before = np.asarray(model(x))
+    model.quantize("int8")
+    after = np.asarray(model(x))
+    assert after.dtype == np.float32
+    assert np.abs(after - before).max() < 0.1 * np.abs(before).max()
+
+
 def test_mixed_bfloat16_gives_finite_float32_logits():
     with mixed_precision("mixed_bfloat16"):
         for tie_weights in (True, False):
