@@ -213,8 +213,9 @@ def _event(line: bytes) -> dict | None:
     return event if isinstance(event, dict) and isinstance(event.get("type"), str) else None
 
 
-def _read_lines(path: Path, offset: int, limit: int | None, max_bytes: int | None):
-    """(events from byte `offset` on, the offset after them, whether it stopped before the end).
+def read_event_page(path: Path, offset: int, limit: int | None = None, max_bytes: int | None = None):
+    """(events from byte `offset` on, the offset after them, whether it stopped early, so more may
+    be waiting past the offset).
 
     Reads line by line, at most MAX_LINE_BYTES at a time: a longer line is read through in
     chunks and dropped, and the offset moves past it (even past an unfinished one), so it is
@@ -255,14 +256,8 @@ def read_events(path: Path, offset: int = 0, limit: int | None = None) -> tuple[
     MAX_LINE_BYTES (without ever being held whole); a last line without its newline is still
     being written, so it is left for the next read. A symbolic link is not read.
     """
-    events, offset, _ = _read_lines(path, offset, limit, None)
+    events, offset, _ = read_event_page(path, offset, limit)
     return events, offset
-
-
-def read_event_page(path: Path, offset: int, limit: int, max_bytes: int) -> tuple[list[dict], int, bool]:
-    """One bounded page of `read_events`: at most `limit` events and about `max_bytes` read
-    (plus one line), and whether it stopped early, so more may be waiting past the offset."""
-    return _read_lines(path, offset, limit, max_bytes)
 
 
 def read_tail_events(path: Path, max_bytes: int) -> tuple[list[dict], int]:
@@ -333,11 +328,6 @@ def pid_alive(pid: int) -> bool:
     except (PermissionError, OSError):
         return True  # exists, owned by someone else
     return True
-
-
-def effective_status(status: dict | None, stale_after: float = 120.0, run_path: Path | None = None) -> str:
-    """The status a reader should show; see `current_status`."""
-    return current_status(status, run_path, stale_after)[0]
 
 
 def current_status(status: dict | None, run_path: Path | None = None, stale_after: float = 120.0) -> tuple[str, str]:
