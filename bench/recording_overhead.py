@@ -47,7 +47,7 @@ from nbmodels import TrainConfig, data  # noqa: E402
 from nbmodels.models import mlp  # noqa: E402
 from nbmodels.training.callback import RunCallback  # noqa: E402
 from nbmodels.training.inputs import as_training_data  # noqa: E402
-from nbmodels.training.run import Run  # noqa: E402
+from nbmodels.runs.run import Run  # noqa: E402
 from _common import machine  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 TARGET = 1.02

@@ -86,8 +86,8 @@ def _write_runs(root: Path, history_bytes: int, line_bytes: int) -> None:
     """Two runs marked running on another host with a fresh heartbeat, so both variants treat
     them as active (a stop request writes the stop file)."""
     from nbmodels.config import TrainConfig
-    from nbmodels.training import rundir
-    from nbmodels.training.run import Run
+    from nbmodels.runs import rundir
+    from nbmodels.runs.run import Run
 
     def step(k):
         return {"type": "step", "step": k, "epoch": k / 1000, "metrics": {"loss": 2.0, "accuracy": 0.5}, "time": 1.0}
@@ -124,8 +124,8 @@ def _baseline_modules():
     exec(compile(source("nbmodels/training/rundir.py"), "baseline/rundir.py", "exec"), old_rundir.__dict__)
     old_run = types.ModuleType("baseline_run")
     sys.modules["baseline_run"] = old_run
-    old_run.rundir = old_rundir  # its `from nbmodels.training import rundir` is taken out below
-    code = source("nbmodels/training/run.py").replace("from nbmodels.training import rundir\n", "")
+    old_run.rundir = old_rundir  # its `from nbmodels.runs import rundir` is taken out below
+    code = source("nbmodels/training/run.py").replace("from nbmodels.runs import rundir\n", "")
     exec(compile(code, "baseline/run.py", "exec"), old_run.__dict__)
     return old_rundir, old_run
 

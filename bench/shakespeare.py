@@ -53,7 +53,7 @@ def main(argv=None) -> int:
 
     from nbmodels import TrainConfig, recipes
     from nbmodels import train as train_run
-    from nbmodels.data.text import char_windows
+    from nbmodels.data.text.corpus import char_windows
 
     keras.utils.set_random_seed(1337)
     text = args.text.read_text(encoding="utf-8")

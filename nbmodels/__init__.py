@@ -21,9 +21,9 @@ __version__ = "0.1.0"
 # public name -> module it lives in; loaded on first access
 _LAZY = {
     "TrainConfig": "nbmodels.config",
-    "Run": "nbmodels.training.run",
-    "list_runs": "nbmodels.training.run",
-    "RunBusyError": "nbmodels.training.rundir",
+    "Run": "nbmodels.runs",
+    "list_runs": "nbmodels.runs",
+    "RunBusyError": "nbmodels.runs",
     "train": "nbmodels.training.loop",
     "devices": "nbmodels.devices",
     "Device": "nbmodels.devices",

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from nbmodels.training import rundir
-from nbmodels.training.run import Run, format_seconds, list_runs, request_stop
+from nbmodels.runs import rundir
+from nbmodels.runs.run import Run, format_seconds, list_runs, request_stop
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ def run_demo(epochs: int = 20, root=None, print=print):
     from nbmodels import data
     from nbmodels.models import mlp
     from nbmodels.training.loop import train
-    from nbmodels.training.run import format_seconds
+    from nbmodels.runs.run import format_seconds
 
     digits = data.load("digits")
     print(digits.summary())

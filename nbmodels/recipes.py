@@ -174,7 +174,7 @@ def _data_shape(data) -> dict:
 
 
 def _char_gpt() -> Recipe:
-    from nbmodels.models.gpt import GPT_SIZES, GPTConfig
+    from nbmodels.models.text.gpt import GPT_SIZES, GPTConfig
 
     def model_config(size, shape):
         return GPTConfig.preset(size, **shape)
@@ -208,7 +208,7 @@ def _char_gpt() -> Recipe:
 
 
 def _text_classifier() -> Recipe:
-    from nbmodels.models.text_classifier import TextClassifierConfig
+    from nbmodels.models.text.classifier import TextClassifierConfig
 
     def model_config(size, shape):
         return TextClassifierConfig.preset(size, **shape)

@@ -6,7 +6,7 @@ import sys
 
 from nbmodels.cli import main
 from nbmodels.config import TrainConfig
-from nbmodels.training.run import Run
+from nbmodels.runs.run import Run
 
 
 def test_runs_list_show_stop(runs_root, capsys):

@@ -7,7 +7,7 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module", ["nbmodels", "nbmodels.config", "nbmodels.training.run", "nbmodels.training.loop", "nbmodels.models.mlp"]
+    "module", ["nbmodels", "nbmodels.config", "nbmodels.runs.run", "nbmodels.training.loop", "nbmodels.models.mlp"]
 )
 def test_docstring_examples(module, runs_root):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

@@ -16,7 +16,7 @@ export const MAX_POINTS = 2000;
 
 /**
  * Metric histories built from events, in order, honouring the event schema of
- * nbmodels/training/rundir.py: "step" and "validation" events add points; a "resume" event
+ * nbmodels/runs/rundir.py: "step" and "validation" events add points; a "resume" event
  * at step k drops the points after k (they belong to the stretch lost with a killed process).
  */
 export class MetricHistory {

@@ -13,7 +13,7 @@ export type RunStatus =
   | 'diverged'
   | 'interrupted';
 
-/** One entry of `GET runs` (nbmodels.training.run.list_runs). */
+/** One entry of `GET runs` (nbmodels.runs.run.list_runs). */
 export interface IRunSummary {
   id: string;
   name: string;

@@ -23,10 +23,10 @@ _LAZY = {
     "ConfigForm": "nbmodels.dashboards.training",
     "AttentionExplorer": "nbmodels.dashboards.attention",
     "GenerationPlayground": "nbmodels.dashboards.generation",
-    "Chart": "nbmodels.dashboards._chart",
-    "use_charts": "nbmodels.dashboards._env",
-    "chart_mode": "nbmodels.dashboards._env",
-    "in_colab": "nbmodels.dashboards._env",
+    "Chart": "nbmodels.dashboards._kit.chart",
+    "use_charts": "nbmodels.dashboards._kit.env",
+    "chart_mode": "nbmodels.dashboards._kit.env",
+    "in_colab": "nbmodels.dashboards._kit.env",
 }
 
 __all__ = sorted(_LAZY)

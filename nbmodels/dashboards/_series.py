@@ -401,7 +401,7 @@ class Throttle:
 def status_line(run) -> str:
     """The panel's live header: status, progress, latest values, speed, ETA, memory."""
     from nbmodels.devices import format_bytes
-    from nbmodels.training.run import format_seconds
+    from nbmodels.runs.run import format_seconds
 
     parts = [run.status + (f" — {run.message}" if run.message else "")]
     parts.append(f"step {run.step}/{run.total_steps or '?'}, epoch {run.epoch:.2f}")
@@ -440,7 +440,7 @@ def snapshot_rows(run, series: RunSeries) -> list[tuple]:
     """The MetricsPanel's static snapshot: status, progress, and each recorded curve as a
     sparkline with its last value. Timings (speed, ETA, memory) are left out: they differ
     from run to run and would make saved notebooks differ."""
-    from nbmodels.dashboards._snapshot import sparkline_svg
+    from nbmodels.dashboards._kit.snapshot import sparkline_svg
 
     rows = [("status", run.status + (f" — {run.message}" if run.message else "")),
             ("step", f"{run.step}/{run.total_steps or '?'} (epoch {run.epoch:.2f})")]

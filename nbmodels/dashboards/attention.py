@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from nbmodels.dashboards import _attention as logic
-from nbmodels.dashboards._chart import Chart
-from nbmodels.dashboards._snapshot import SnapshotDisplay
+from nbmodels.dashboards._kit.chart import Chart
+from nbmodels.dashboards._kit.snapshot import SnapshotDisplay
 
 
 class AttentionExplorer(SnapshotDisplay, widgets.VBox):

@@ -31,7 +31,7 @@ import ipywidgets as widgets
 
 from nbmodels.dashboards._attention import token_labels
 from nbmodels.dashboards._series import Throttle
-from nbmodels.dashboards._snapshot import SnapshotDisplay, table_html
+from nbmodels.dashboards._kit.snapshot import SnapshotDisplay, table_html
 
 # Which numeric controls each sampler reads; the others are hidden.
 SAMPLER_CONTROLS = {

@@ -7,7 +7,7 @@ import threading
 
 import ipywidgets as widgets
 
-from nbmodels.dashboards._chart import Chart
+from nbmodels.dashboards._kit.chart import Chart
 from nbmodels.dashboards._series import (
     PANELS,
     RunSeries,
@@ -19,7 +19,7 @@ from nbmodels.dashboards._series import (
     status_line,
     summary_line,
 )
-from nbmodels.dashboards._snapshot import SnapshotDisplay, table_html
+from nbmodels.dashboards._kit.snapshot import SnapshotDisplay, table_html
 
 _WAITING = ("created", "running", "stopping")  # statuses after which more events may come
 

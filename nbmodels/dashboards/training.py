@@ -11,7 +11,7 @@ from nbmodels.config import TrainConfig
 from nbmodels.dashboards import form as form_logic
 from nbmodels.dashboards._info import control_states, devices_html, recipe_line, resolved_precision
 from nbmodels.dashboards._series import run_line
-from nbmodels.dashboards._snapshot import SnapshotDisplay, table_html
+from nbmodels.dashboards._kit.snapshot import SnapshotDisplay, table_html
 from nbmodels.dashboards.metrics import MetricsPanel
 
 # Wide enough for the longest field name ("grad_accum_steps"), so the boxes line up.

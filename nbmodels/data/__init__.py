@@ -16,11 +16,12 @@ Dataset(digits: classification, train x (1438, 64) float32 -> y (1438,) int32, v
 
 from nbmodels.data.network import DownloadError, data_dir, fetch
 from nbmodels.data.registry import Dataset, DatasetInfo, list_datasets, load, register
-from nbmodels.data.text import load_text, text_corpus
-from nbmodels.data.tokenizers import CharTokenizer
+from nbmodels.data.text import CharTokenizer, load_text, text_corpus
 
-# Importing these registers their datasets, in this order: offline ones first.
-from nbmodels.data import embedded, synthetic, downloads  # noqa: E402,F401  isort: skip
+# Importing these registers each family's datasets; list_datasets() shows offline ones first.
+from nbmodels.data import synthetic  # noqa: E402,F401  isort: skip
+from nbmodels.data.images import datasets as _images  # noqa: E402,F401  isort: skip
+from nbmodels.data.text import datasets as _text  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "CharTokenizer",

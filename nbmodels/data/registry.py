@@ -203,7 +203,8 @@ def register(
 
 
 def list_datasets() -> list[DatasetInfo]:
-    """Every registered dataset, in registration order (embedded ones first).
+    """Every registered dataset: embedded ones first, then generated, then downloaded; in
+    registration order within each.
 
     Example:
 
@@ -211,7 +212,8 @@ def list_datasets() -> list[DatasetInfo]:
     >>> [info.name for info in data.list_datasets() if info.source != "download"]
     ['digits', 'python_docs', 'linear_regression', 'blobs', 'key_token']
     """
-    return [entry.info for entry in _REGISTRY.values()]
+    order = {"embedded": 0, "generated": 1}
+    return sorted((entry.info for entry in _REGISTRY.values()), key=lambda info: order.get(info.source, 2))
 
 
 def load(name: str, **options) -> Dataset:

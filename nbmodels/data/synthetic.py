@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nbmodels.data._checks import check_float, check_fraction, check_int, shuffled_split
+from nbmodels.data._checks import check_float, check_fraction, check_int
+from nbmodels.data.splits import shuffled_split
 from nbmodels.data.registry import Dataset, register
 
 
@@ -113,88 +114,3 @@ def blobs(
         num_classes=classes,
         ground_truth={"centers": centers, "spread": spread},
     )
-
-
-@register(
-    "key_token",
-    description="Random token sequences whose label is set by one key token at a random position.",
-    task="classification",
-    source="generated",
-)
-def key_token(
-    *,
-    n: int = 2000,
-    sequence_length: int = 16,
-    vocabulary_size: int = 32,
-    num_classes: int = 4,
-    validation_split: float = 0.2,
-    seed: int = 0,
-) -> Dataset:
-    """A task only attention solves well: find the one key token, wherever it is.
-
-    Ids: 0 is reserved for padding (never generated); ids `1..num_classes` are the key
-    tokens, id `c + 1` meaning class `c`; ids `num_classes + 1 .. vocabulary_size - 1` are
-    filler, drawn uniformly. Each sequence holds exactly one key token, at a position drawn
-    uniformly over the sequence, and its label depends on that token alone. Classes are
-    balanced. `ground_truth` records each example's key position, so a test can check that
-    a model's attention lands on it.
-
-    Args:
-        n: total number of examples, before the validation split.
-        sequence_length: tokens per example (T).
-        vocabulary_size: number of ids, padding and key tokens included; at least
-            `num_classes + 2`, so there is a filler id.
-        num_classes: number of labels (and key tokens), >= 2.
-        validation_split: fraction held out for validation, in (0, 1).
-        seed: the same seed gives the same data and split.
-
-    Example:
-
-    >>> from nbmodels import data
-    >>> ds = data.load("key_token", n=100, sequence_length=8)
-    >>> x, y = ds.train
-    >>> x.shape, x.dtype.name, y.dtype.name, ds.num_classes, ds.tokens_per_sample
-    ((80, 8), 'int32', 'int32', 4, 8)
-    >>> row = 0
-    >>> key = x[row, ds.ground_truth["key_positions"][row]]
-    >>> int(ds.ground_truth["key_token_ids"][y[row]]) == int(key)
-    True
-    """
-    n = check_int("n", n, minimum=2)
-    sequence_length = check_int("sequence_length", sequence_length, minimum=1)
-    num_classes = check_int("num_classes", num_classes, minimum=2)
-    vocabulary_size = check_int("vocabulary_size", vocabulary_size, minimum=1)
-    if vocabulary_size < num_classes + 2:
-        raise ValueError(
-            f"vocabulary_size={vocabulary_size!r} is not allowed with num_classes={num_classes}; it must be >= "
-            f"{num_classes + 2} (id 0 for padding, {num_classes} key ids, at least one filler id)."
-        )
-    validation_split = check_fraction("validation_split", validation_split)
-    seed = check_int("seed", seed, minimum=0)
-
-    padding_id = 0
-    key_token_ids = np.arange(1, num_classes + 1, dtype=np.int32)  # key_token_ids[c] means class c
-    rng = np.random.default_rng(seed)
-    x = rng.integers(num_classes + 1, vocabulary_size, size=(n, sequence_length)).astype(np.int32)
-    y = (np.arange(n) % num_classes).astype(np.int32)  # balanced; the split shuffles
-    positions = rng.integers(0, sequence_length, size=n)
-    x[np.arange(n), positions] = key_token_ids[y]
-    train, validation = shuffled_split(x, y, validation_split=validation_split, seed=seed)
-    return Dataset(
-        task="classification",
-        train=train,
-        validation=validation,
-        num_classes=num_classes,
-        tokens_per_sample=sequence_length,
-        ground_truth={
-            # Read back from x after the split shuffled it: the one key token per row.
-            "key_positions": _key_positions(train[0], num_classes),
-            "validation_key_positions": _key_positions(validation[0], num_classes),
-            "key_token_ids": key_token_ids,
-        },
-        extras={"vocabulary_size": vocabulary_size, "padding_id": padding_id},
-    )
-
-
-def _key_positions(x: np.ndarray, num_classes: int) -> np.ndarray:
-    return np.argmax((x >= 1) & (x <= num_classes), axis=1).astype(np.int32)

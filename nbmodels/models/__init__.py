@@ -1,8 +1,8 @@
 """Model families; each module has a builder (and, for the larger families, a config)."""
 
-from nbmodels.models.gpt import GPT, GPT_SIZES, GPTConfig
+from nbmodels.models.text.gpt import GPT, GPT_SIZES, GPTConfig
 from nbmodels.models.mlp import mlp
-from nbmodels.models.text_classifier import TEXT_CLASSIFIER_SIZES, TextClassifier, TextClassifierConfig
+from nbmodels.models.text.classifier import TEXT_CLASSIFIER_SIZES, TextClassifier, TextClassifierConfig
 
 __all__ = [
     "GPT",

@@ -8,7 +8,7 @@
     GET  devices                    CPU/GPU/TPU with memory and utilization
 
 The run-directory files are written by other processes at any moment, so everything read
-here goes through `nbmodels.training.rundir`, which skips what it cannot parse: a half-written
+here goes through `nbmodels.runs.rundir`, which skips what it cannot parse: a half-written
 or malformed file shows up as missing values, never as a 500.
 
 Every request does bounded work however long a run's history is (the sidebar polls every 2 s):
@@ -29,8 +29,8 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from nbmodels.server.devices import DeviceMonitor
-from nbmodels.training import rundir
-from nbmodels.training.run import Run, list_runs, request_stop
+from nbmodels.runs import rundir
+from nbmodels.runs.run import Run, list_runs, request_stop
 
 DEFAULT_EVENTS = 1000
 MAX_EVENTS = 5000  # one page stays a few hundred kB however far behind a client is

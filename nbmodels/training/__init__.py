@@ -3,7 +3,7 @@
 `Run` and the run-directory helpers are light (no TensorFlow); `train` loads Keras when used.
 """
 
-from nbmodels.training.run import Run, list_runs
+from nbmodels.runs.run import Run, list_runs
 
 __all__ = ["Run", "list_runs", "train"]
 

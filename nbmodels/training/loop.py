@@ -9,12 +9,13 @@ import threading
 import keras
 
 from nbmodels.config import TrainConfig
-from nbmodels.training import checkpoint, distribute, rundir
+from nbmodels.runs import rundir
+from nbmodels.training import checkpoint, distribute
 from nbmodels.training.callback import RunCallback
 from nbmodels.training.inputs import TrainingData, as_training_data
 from nbmodels.training.optimizer import make_optimizer
 from nbmodels.training.progress import Progress
-from nbmodels.training.run import Run
+from nbmodels.runs.run import Run
 
 
 @dataclasses.dataclass

@@ -57,7 +57,7 @@ class Progress:
         else:
             line = self.run.summary()
             if self.run.active and self.run.eta_seconds is not None:
-                from nbmodels.training.run import format_seconds
+                from nbmodels.runs.run import format_seconds
 
                 line += f" ETA {format_seconds(self.run.eta_seconds)}"
             print(line, flush=True)

@@ -22,7 +22,7 @@ def ipython():
 @pytest.fixture(autouse=True)
 def widget_charts(monkeypatch):
     """Every test starts in the default chart mode, outside Colab."""
-    from nbmodels.dashboards import _env
+    from nbmodels.dashboards._kit import env as _env
 
     monkeypatch.setattr(_env, "_chosen", "auto")
     monkeypatch.setattr(_env, "_colab_enabled", False)

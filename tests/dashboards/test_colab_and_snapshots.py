@@ -58,7 +58,7 @@ def test_colab_is_detected_and_charts_fall_back_to_display_handles(colab, ipytho
 def test_colab_custom_widget_manager_is_enabled_when_the_runtime_has_it(colab, monkeypatch):
     calls = []
     sys.modules["google.colab"].output = types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append(1))
-    from nbmodels.dashboards import _env
+    from nbmodels.dashboards._kit import env as _env
 
     assert _env.enable_colab_widgets() and _env.enable_colab_widgets() and calls == [1]  # once
 
@@ -98,8 +98,8 @@ def test_display_leaves_the_last_state_in_the_notebook(ipython, runs_root, xor_d
     board.close()
 
 
-@pytest.mark.parametrize("module", ["_env", "_series", "_snapshot", "_info", "_attention", "form", "metrics",
-                                    "training", "attention", "_chart", "testing"])
+@pytest.mark.parametrize("module", ["_kit.env", "_series", "_kit.snapshot", "_info", "_attention", "form", "metrics",
+                                    "training", "attention", "_kit.chart", "testing"])
 def test_docstring_examples(module, runs_root):
     result = doctest.testmod(importlib.import_module(f"nbmodels.dashboards.{module}"), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

@@ -188,7 +188,7 @@ def test_summary_is_one_deterministic_line_and_is_the_repr():
     assert "\n" not in repr(data.load("python_docs"))
 
 
-@pytest.mark.parametrize("module", ["__init__", "registry", "text", "embedded", "synthetic", "downloads", "network"])
+@pytest.mark.parametrize("module", ["__init__", "registry", "text.corpus", "text.datasets", "images.datasets", "synthetic", "network"])
 def test_docstring_examples_run(module, isolated_registry):
     name = "nbmodels.data" if module == "__init__" else f"nbmodels.data.{module}"
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from nbmodels.data import text_corpus
-from nbmodels.data.subword import BPETokenizer
-from nbmodels.data.tokenizers import CharTokenizer, load_tokenizer
+from nbmodels.data.text.subword import BPETokenizer
+from nbmodels.data.text.tokenizers import CharTokenizer, load_tokenizer
 
 pytest.importorskip("tokenizers")
 
@@ -60,6 +60,6 @@ def test_bad_arguments_are_clear(tokenizer):
 
 
 def test_docstring_examples():
-    from nbmodels.data import subword
+    from nbmodels.data.text import subword
 
     assert doctest.testmod(subword, optionflags=doctest.ELLIPSIS).failed == 0

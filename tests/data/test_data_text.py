@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nbmodels import data
-from nbmodels.data.text import char_windows
+from nbmodels.data.text.corpus import char_windows
 
 
 def test_load_text_reads_a_local_file(tmp_path):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from nbmodels import data
-from nbmodels.data import tokenizers
-from nbmodels.data.tokenizers import UNKNOWN_TOKEN, CharTokenizer
+from nbmodels.data.text import tokenizers
+from nbmodels.data.text.tokenizers import UNKNOWN_TOKEN, CharTokenizer
 
 
 def test_round_trip_on_the_embedded_corpus():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nbmodels import TrainConfig, data, train
-from nbmodels.data.tokenizers import CharTokenizer
+from nbmodels.data.text.tokenizers import CharTokenizer
 from nbmodels.inspect import AttentionMap, attention_maps, attention_rollout, key_attention
 from nbmodels.inspect import attention as attention_module
 from nbmodels.models import GPT, GPTConfig, TextClassifier, TextClassifierConfig

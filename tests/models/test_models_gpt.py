@@ -7,7 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from nbmodels.models import GPT, GPTConfig, gpt
+from nbmodels.models import GPT, GPTConfig
+from nbmodels.models.text import gpt
 from tests.harness import mixed_precision
 
 VOCABULARY = 11
@@ -64,7 +65,7 @@ def test_keras_file_round_trip_gives_the_same_logits(tmp_path, tie_weights):
 @pytest.mark.parametrize("kind", ["char", "bpe"])
 def test_tokenizer_travels_inside_the_keras_file(tmp_path, kind):
     from nbmodels.data import CharTokenizer
-    from nbmodels.data.subword import BPETokenizer
+    from nbmodels.data.text.subword import BPETokenizer
 
     text = "the cat sat on the mat; the dog sat on the log. " * 20
     tokenizer = CharTokenizer.from_text(text) if kind == "char" else BPETokenizer.train(text, vocabulary_size=280)

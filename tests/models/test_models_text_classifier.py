@@ -10,7 +10,7 @@ import pytest
 
 from nbmodels import TrainConfig, data, train
 from nbmodels.models import TextClassifier, TextClassifierConfig
-from nbmodels.models import text_classifier as text_classifier_module
+from nbmodels.models.text import classifier as text_classifier_module
 from tests.harness import mixed_precision
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from nbmodels.config import TrainConfig
 from nbmodels.server.routes import PAGE_BYTES
-from nbmodels.training import rundir
-from nbmodels.training.run import Run, list_runs, request_stop
+from nbmodels.runs import rundir
+from nbmodels.runs.run import Run, list_runs, request_stop
 from tests.server.test_routes import get
 
 PROC_IO = Path("/proc/self/io")

@@ -12,8 +12,8 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from nbmodels.server.routes import route_table
-from nbmodels.training import rundir
-from nbmodels.training.run import list_runs
+from nbmodels.runs import rundir
+from nbmodels.runs.run import list_runs
 
 REPO = Path(__file__).resolve().parents[2]
 

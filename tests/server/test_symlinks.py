@@ -9,8 +9,8 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from nbmodels.config import TrainConfig
-from nbmodels.training import rundir
-from nbmodels.training.run import Run, list_runs, request_stop
+from nbmodels.runs import rundir
+from nbmodels.runs.run import Run, list_runs, request_stop
 from tests.server.test_routes import get, status_of
 
 SECRET = {"type": "step", "step": 999, "epoch": 9.0, "metrics": {"secret": 1.0}}

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from nbmodels import Run, TrainConfig, train
-from nbmodels.training.run import list_runs
+from nbmodels.runs.run import list_runs
 from tests.conftest import make_mlp
 
 FILL_AT = 15  # the step after which the disk is full; a checkpoint exists by then

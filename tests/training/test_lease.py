@@ -10,9 +10,9 @@ import time
 import pytest
 
 from nbmodels import Run, TrainConfig
-from nbmodels.training import rundir
+from nbmodels.runs import rundir
 from nbmodels import RunBusyError
-from nbmodels.training.run import list_runs
+from nbmodels.runs.run import list_runs
 from tests.conftest import make_mlp
 from tests.training import scripts
 from tests.training.test_processes import child

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from nbmodels.config import TrainConfig
-from nbmodels.training import rundir
-from nbmodels.training.run import Run, list_runs
+from nbmodels.runs import rundir
+from nbmodels.runs.run import Run, list_runs
 
 
 def step(k, loss=1.0):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nbmodels import Run, TrainConfig, train
-from nbmodels.training import rundir
+from nbmodels.runs import rundir
 from tests.conftest import make_mlp
 
 

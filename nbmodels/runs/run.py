@@ -21,8 +21,8 @@ from pathlib import Path
 from traitlets import Dict, Float, HasTraits, Int, Unicode
 
 from nbmodels.config import TrainConfig
-from nbmodels.training import rundir
-from nbmodels.training.rundir import ACTIVE, STATUSES
+from nbmodels.runs import rundir
+from nbmodels.runs.rundir import ACTIVE, STATUSES
 
 TERMINAL = tuple(s for s in STATUSES if s not in ACTIVE + ("created",))
 

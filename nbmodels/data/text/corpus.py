@@ -84,7 +84,7 @@ def char_windows(text: str, *, context: int = 64, stride: int | None = None, val
 
     Example:
 
-    >>> from nbmodels.data.text import char_windows
+    >>> from nbmodels.data.text.corpus import char_windows
     >>> ds = char_windows("abcabcabcabcabcabcabcabcabcabc", context=4, validation_split=0.2)
     >>> x, y = ds.train
     >>> x[0].tolist(), y[0].tolist(), ds.extras["vocab"]

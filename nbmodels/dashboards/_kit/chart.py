@@ -21,7 +21,7 @@ import uuid
 
 import numpy as np
 
-from nbmodels.dashboards._env import chart_mode, enable_colab_widgets
+from nbmodels.dashboards._kit.env import chart_mode, enable_colab_widgets
 
 
 class Chart:

@@ -223,7 +223,7 @@ class GPT(TransformerTextModel):
     def load_assets(self, dir_path):
         path = os.path.join(dir_path, TOKENIZER_FILE)
         if os.path.exists(path):
-            from nbmodels.data.tokenizers import load_tokenizer
+            from nbmodels.data.text.tokenizers import load_tokenizer
 
             self.tokenizer = load_tokenizer(path)
 

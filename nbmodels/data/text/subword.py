@@ -11,7 +11,7 @@ every byte is in the vocabulary, so `encode` never fails and `decode(encode(text
 
 Example:
 
->>> from nbmodels.data.subword import BPETokenizer
+>>> from nbmodels.data.text.subword import BPETokenizer
 >>> tokenizer = BPETokenizer.train(["the cat sat on the mat"] * 20, vocabulary_size=300)
 >>> ids = tokenizer.encode("the cat")
 >>> tokenizer.decode(ids), ids.dtype.name
@@ -26,7 +26,7 @@ from typing import Iterable
 
 import numpy as np
 
-from nbmodels.data.tokenizers import Tokenizer
+from nbmodels.data.text.tokenizers import Tokenizer
 
 END_OF_TEXT = "<|endoftext|>"  # GPT-2's document separator, id 0 here
 
@@ -51,7 +51,7 @@ class BPETokenizer(Tokenizer):
     Example:
 
     >>> from nbmodels.data import text_corpus
-    >>> from nbmodels.data.subword import BPETokenizer
+    >>> from nbmodels.data.text.subword import BPETokenizer
     >>> tokenizer = BPETokenizer.train(text_corpus()[:20_000], vocabulary_size=512)
     >>> tokenizer.vocabulary_size
     512

@@ -12,13 +12,13 @@ happens to them:
 - `"token"`: they become the reserved unknown token `"\\ufffd"` (REPLACEMENT CHARACTER),
   always id 0, and decode back to `"\\ufffd"`.
 
-`BPETokenizer` (in `nbmodels.data.subword`, the optional `tokenizers` package) is a trained
+`BPETokenizer` (in `nbmodels.data.text.subword`, the optional `tokenizers` package) is a trained
 byte-level BPE with the same interface. This module imports numpy only, so
 `import nbmodels.data` stays light.
 
 Example:
 
->>> from nbmodels.data.tokenizers import CharTokenizer
+>>> from nbmodels.data.text.tokenizers import CharTokenizer
 >>> tokenizer = CharTokenizer.from_text("hello world")
 >>> tokenizer.vocabulary
 [' ', 'd', 'e', 'h', 'l', 'o', 'r', 'w']
@@ -157,7 +157,7 @@ def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
     Example:
 
     >>> import pathlib, tempfile
-    >>> from nbmodels.data.tokenizers import CharTokenizer, load_tokenizer
+    >>> from nbmodels.data.text.tokenizers import CharTokenizer, load_tokenizer
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "tokenizer.json"
     >>> CharTokenizer.from_text("abc").save(path)
     >>> load_tokenizer(path)
@@ -179,7 +179,7 @@ def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
 
 
 def _tokenizer_classes() -> dict:
-    from nbmodels.data.subword import BPETokenizer  # imports `tokenizers` only when used
+    from nbmodels.data.text.subword import BPETokenizer  # imports `tokenizers` only when used
 
     return {cls.__name__: cls for cls in (CharTokenizer, BPETokenizer)}
 
@@ -196,7 +196,7 @@ class CharTokenizer(Tokenizer):
 
     Example:
 
-    >>> from nbmodels.data.tokenizers import CharTokenizer
+    >>> from nbmodels.data.text.tokenizers import CharTokenizer
     >>> tokenizer = CharTokenizer(["a", "b", "c"])
     >>> ids, lengths = tokenizer.encode_batch(["abc", "b"])
     >>> ids.tolist(), lengths.tolist()
