@@ -21,10 +21,12 @@ __version__ = "0.1.0"
 # public name -> module it lives in; loaded on first access
 _LAZY = {
     "TrainConfig": "nbmodels.config",
+    "ConfigError": "nbmodels.checks",
     "Run": "nbmodels.runs",
     "list_runs": "nbmodels.runs",
     "RunBusyError": "nbmodels.runs",
     "train": "nbmodels.training.loop",
+    "resume": "nbmodels.training.loop",
     "devices": "nbmodels.devices",
     "Device": "nbmodels.devices",
     "data": "nbmodels.data",

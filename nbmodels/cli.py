@@ -7,7 +7,8 @@ import json
 import sys
 
 from nbmodels.runs import rundir
-from nbmodels.runs.run import Run, format_seconds, list_runs, request_stop
+from nbmodels.runs.formatting import LIST_HEADER, format_seconds, list_row
+from nbmodels.runs.run import Run, list_runs, request_stop
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,10 +70,9 @@ def _runs(args) -> int:
         elif not runs:
             print("No runs yet. `nbmodels demo` makes one.")
         else:
-            print(f"{'ID':<40} {'STATUS':<12} {'STEP':>13}  METRICS")
-            for r in runs:
-                metrics = " ".join(f"{k}={v:.4g}" for k, v in sorted(r["metrics"].items()) if isinstance(v, float))
-                print(f"{r['id']:<40} {r['status']:<12} {r['step']:>6}/{r['total_steps']:<6}  {metrics}")
+            print(LIST_HEADER)
+            for row in runs:
+                print(list_row(row))
         return 0
     if args.action == "stop":
         answer = request_stop(args.run_id, root=args.root)  # reads status.json only, however long the run

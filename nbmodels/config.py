@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-from nbmodels.checks import check_choice, check_float, check_int, check_optional_int, fail
+from nbmodels.checks import ConfigError, Fields
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 LR_SCHEDULES = ("constant", "cosine", "warmup_cosine")
@@ -32,8 +32,9 @@ _DEVICE_NAME = re.compile(r"^/?(job:\w+/(replica:\d+/)?(task:\d+/)?)?(device:)?(
 class TrainConfig:
     """How to train: length, batch, optimizer, schedule, precision, devices, bookkeeping.
 
-    Every field is checked when the config is made; a bad value raises `ValueError`
-    naming the field, the value and what is allowed.
+    Every field is checked when the config is made; a bad value raises `ConfigError` (a
+    `ValueError`) naming the field, the value and what is allowed, and carrying the field's
+    name as `.field` (a combination of fields is filed under the field to change).
 
     AdamW decays only weights with 2+ dimensions (kernels, embedding tables), never biases
     or LayerNorm scales, as nanoGPT does; `weight_decay_on="all"` decays every weight.
@@ -48,7 +49,7 @@ class TrainConfig:
     >>> TrainConfig(optimizer="adagrad")
     Traceback (most recent call last):
     ...
-    ValueError: TrainConfig.optimizer='adagrad' is not allowed: choose one of 'adamw', 'adam', 'sgd'.
+    nbmodels.checks.ConfigError: TrainConfig.optimizer='adagrad' is not allowed: choose one of 'adamw', 'adam', 'sgd'.
     """
 
     # Length: give either whole passes over the data or a number of optimizer steps.
@@ -95,60 +96,62 @@ class TrainConfig:
     keep_checkpoints: int = 2  # older ones are deleted; the last good one always stays
 
     def __post_init__(self):
-        check_optional_int(self, "epochs", minimum=1)
-        check_optional_int(self, "steps", minimum=1)
+        fields = Fields(self)
+        fields.int("epochs", minimum=1, optional=True)
+        fields.int("steps", minimum=1, optional=True)
         if self.epochs is None and self.steps is None:
             object.__setattr__(self, "epochs", 1)
-        check_int(self, "batch_size", minimum=1)
-        check_choice(self, "optimizer", OPTIMIZERS)
-        check_float(self, "learning_rate", low=0.0, low_open=True)
-        check_choice(self, "lr_schedule", LR_SCHEDULES)
-        check_int(self, "warmup_steps", minimum=0)
-        check_float(self, "min_lr_ratio", low=0.0, high=1.0)
-        check_float(self, "weight_decay", low=0.0)
-        check_choice(self, "weight_decay_on", WEIGHT_DECAY_ON)
-        if self.clip_norm is not None:
-            check_float(self, "clip_norm", low=0.0, low_open=True)
-        check_int(self, "grad_accum_steps", minimum=1)
-        check_choice(self, "precision", PRECISIONS)
-        check_choice(self, "xla", XLA_MODES)
+        fields.int("batch_size", minimum=1)
+        fields.choice("optimizer", OPTIMIZERS)
+        fields.float("learning_rate", low=0.0, low_open=True)
+        fields.choice("lr_schedule", LR_SCHEDULES)
+        fields.int("warmup_steps", minimum=0)
+        fields.float("min_lr_ratio", low=0.0, high=1.0)
+        fields.float("weight_decay", low=0.0)
+        fields.choice("weight_decay_on", WEIGHT_DECAY_ON)
+        fields.float("clip_norm", low=0.0, low_open=True, optional=True)
+        fields.int("grad_accum_steps", minimum=1)
+        fields.choice("precision", PRECISIONS)
+        fields.choice("xla", XLA_MODES)
         _check_devices(self)
-        check_choice(self, "strategy", STRATEGIES)
-        check_int(self, "seed", minimum=0, maximum=2**31 - 1)
-        check_optional_int(self, "checkpoint_every", minimum=1)
-        check_optional_int(self, "validate_every", minimum=1)
-        check_int(self, "record_every", minimum=1)
-        check_int(self, "keep_checkpoints", minimum=1)
+        fields.choice("strategy", STRATEGIES)
+        fields.int("seed", minimum=0, maximum=2**31 - 1)
+        fields.int("checkpoint_every", minimum=1, optional=True)
+        fields.int("validate_every", minimum=1, optional=True)
+        fields.int("record_every", minimum=1)
+        fields.int("keep_checkpoints", minimum=1)
         self._check_combinations()
 
     def _check_combinations(self):
+        # Each error is filed under the field to change, whichever field its message names first.
         if self.lr_schedule == "warmup_cosine" and self.steps is not None and self.warmup_steps >= self.steps:
-            raise ValueError(
+            self._combination_error("warmup_steps", (
                 f"TrainConfig.warmup_steps={self.warmup_steps} must be smaller than "
                 f"steps={self.steps}: the cosine decay needs steps left after the warmup."
-            )
+            ))
         if self.warmup_steps and self.lr_schedule != "warmup_cosine":
-            raise ValueError(
-                f"TrainConfig.warmup_steps={self.warmup_steps} only applies to "
-                f"lr_schedule='warmup_cosine' (got lr_schedule={self.lr_schedule!r}): "
-                "set lr_schedule='warmup_cosine' or warmup_steps=0."
-            )
+            self._combination_error("warmup_steps", (
+                f"TrainConfig.lr_schedule={self.lr_schedule!r} has no warmup: warmup_steps={self.warmup_steps} "
+                "only applies to lr_schedule='warmup_cosine'. Set lr_schedule='warmup_cosine' or warmup_steps=0."
+            ))
         if self.strategy == "one_device" and self.devices is not None and len(self.devices) != 1:
-            raise ValueError(
+            self._combination_error("devices", (
                 f"TrainConfig.devices={self.devices!r} names {len(self.devices)} devices but "
                 "strategy='one_device' uses one: name a single device or use strategy='mirrored'."
-            )
+            ))
+
+    def _combination_error(self, field: str, message: str):
+        raise ConfigError(self, field, getattr(self, field), message.split(": ", 1)[-1], message=message)
 
     # ---- derived values -------------------------------------------------------------
 
     def per_replica_batch_size(self, replicas: int) -> int:
         """The batch each replica computes; the global batch must split evenly."""
         if self.batch_size % replicas:
-            raise ValueError(
-                f"TrainConfig.batch_size={self.batch_size} does not split evenly over "
-                f"{replicas} replicas: use a multiple of {replicas}, e.g. "
-                f"{max(replicas, self.batch_size // replicas * replicas)}."
-            )
+            fix = f"use a multiple of {replicas}, e.g. {max(replicas, self.batch_size // replicas * replicas)}"
+            raise ConfigError(self, "batch_size", self.batch_size, fix, message=(
+                f"TrainConfig.batch_size={self.batch_size} does not split evenly over {replicas} replicas: {fix}."
+            ))
         return self.batch_size // replicas
 
     def total_steps(self, steps_per_epoch: int) -> int:
@@ -225,12 +228,13 @@ def _check_devices(config):
     if isinstance(devices, (str, int)) and not isinstance(devices, bool):
         devices = (devices,)  # devices=0 or devices="/gpu:0" means that one device
     allowed = "give GPU indices like (0, 1) or device names like ('/cpu:0', '/gpu:1'), or None for all GPUs"
+    fields = Fields(config)
     if not isinstance(devices, (tuple, list)) or not devices:
-        fail(config, "devices", allowed)
+        fields.fail("devices", allowed)
     for device in devices:
         ok = (isinstance(device, int) and not isinstance(device, bool) and device >= 0) or (isinstance(device, str) and _DEVICE_NAME.match(device))
         if not ok:
-            raise ValueError(f"TrainConfig.devices has {device!r}, which is not a device: {allowed}.")
+            fields.fail("devices", f"{device!r} is not a device; {allowed}")
     if len(set(devices)) != len(devices):
-        raise ValueError(f"TrainConfig.devices={tuple(devices)!r} names a device twice: {allowed}.")
+        fields.fail("devices", f"it names a device twice; {allowed}")
     object.__setattr__(config, "devices", tuple(devices))

@@ -15,8 +15,9 @@ def run_demo(epochs: int = 20, root=None, print=print):
     """
     from nbmodels import data
     from nbmodels.models import mlp
+    from nbmodels.runs.formatting import format_seconds
+    from nbmodels.runs.rundir import WAITING
     from nbmodels.training.loop import train
-    from nbmodels.runs.run import format_seconds
 
     digits = data.load("digits")
     print(digits.summary())
@@ -26,8 +27,8 @@ def run_demo(epochs: int = 20, root=None, print=print):
     print(f"run {run.id} in {run.path}")
     started = time.monotonic()
     try:
-        while run.wait(timeout=1.0) in ("created", "running", "stopping"):
-            eta = format_seconds(run.eta_seconds) if run.eta_seconds is not None else "?"
+        while run.wait(timeout=1.0) in WAITING:
+            eta = format_seconds(run.eta_seconds)
             loss = run.metrics.get("loss")
             print(f"  step {run.step}/{run.total_steps}  loss {loss if loss is None else f'{loss:.4f}'}  ETA {eta}")
     except KeyboardInterrupt:

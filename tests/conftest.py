@@ -34,3 +34,21 @@ def make_mlp(inputs=8, classes=2, dropout=0.0):
     model = keras.Sequential(layers, name="mlp")
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     return model
+
+
+def kernel_interrupt_at(step: int):
+    """A callback delivering a real SIGINT, as Jupyter's interrupt button does, before `step`.
+
+    Kernel interrupts arrive as KeyboardInterrupt through Python's own handler (ipykernel keeps
+    it); train under `default_int_handler` in case an earlier test left another one behind.
+    """
+    import signal
+
+    import keras
+
+    class KernelInterrupt(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.model.optimizer.iterations.numpy() == step:
+                signal.raise_signal(signal.SIGINT)
+
+    return KernelInterrupt()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import html
 
-RESUMABLE = ("stopped", "interrupted")
+from nbmodels.runs.rundir import ACTIVE, RESUMABLE
 
 
 def device_rows(devices) -> list[tuple[str, str, str]]:
@@ -69,5 +69,5 @@ def recipe_line(recipe, size: str, batch_size: int, precision: str) -> str:
 
 def control_states(status: str | None, form_ok: bool) -> dict[str, bool]:
     """Which of Start / Stop / Resume can be pressed, for the current run's status."""
-    active = status in ("running", "stopping")
+    active = status in ACTIVE
     return {"start": form_ok and not active, "stop": status == "running", "resume": status in RESUMABLE}

@@ -1,6 +1,6 @@
 """What the MetricsPanel shows, as plain data: chart series built from a Run's events,
 EMA smoothing, downsampling, axis ranges and placeholders, the redraw throttle and the
-panel's text lines.
+panel's snapshot rows (its text lines come from `nbmodels.runs.formatting`).
 
 Every curve has a point per recorded step, as the loss has: the learning rate comes from the
 run's schedule (a function of the step), throughput and time left from the time each step
@@ -27,6 +27,8 @@ import threading
 import time
 
 import numpy as np
+
+from nbmodels.runs.formatting import format_value, progress_text, run_line, status_text
 
 # plotly's default colorway, so a metric keeps its colour across the raw, smoothed and
 # validation traces.
@@ -398,42 +400,9 @@ class Throttle:
 # ---- text ------------------------------------------------------------------------------
 
 
-def status_line(run) -> str:
-    """The panel's live header: status, progress, latest values, speed, ETA, memory."""
-    from nbmodels.devices import format_bytes
-    from nbmodels.runs.run import format_seconds
-
-    parts = [run.status + (f" — {run.message}" if run.message else "")]
-    parts.append(f"step {run.step}/{run.total_steps or '?'}, epoch {run.epoch:.2f}")
-    parts += [f"{k} {_fmt(v)}" for k, v in sorted({**run.metrics, **run.validation}.items())]
-    if run.samples_per_second:
-        speed = f"{run.samples_per_second:,.0f} samples/s"
-        if run.tokens_per_second:
-            speed += f" ({run.tokens_per_second:,.0f} tokens/s)"
-        parts.append(speed)
-    if run.eta_seconds is not None and run.active:
-        parts.append(f"ETA {format_seconds(run.eta_seconds)}")
-    if run.memory.get("current_bytes") is not None:
-        parts.append(f"{run.memory.get('device', '')} memory {format_bytes(run.memory['current_bytes'])}".strip())
-    return " · ".join(parts)
-
-
-def run_line(run) -> str:
-    """A run in a stable line (no id, no timings): name, status, step, latest values."""
-    if run is None:
-        return "no run yet"
-    total = f"/{run.total_steps}" if run.total_steps else ""
-    values = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted({**run.metrics, **run.validation}.items()))
-    return f"run {run.name!r} {run.status} at step {run.step}{total}" + (f", {values}" if values else "")
-
-
 def summary_line(kind: str, run) -> str:
     """A dashboard's one-line text/plain for notebooks: stable, so nbval can compare it."""
     return f"{kind}: {run_line(run)}"
-
-
-def _fmt(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def snapshot_rows(run, series: RunSeries) -> list[tuple]:
@@ -442,13 +411,12 @@ def snapshot_rows(run, series: RunSeries) -> list[tuple]:
     from run to run and would make saved notebooks differ."""
     from nbmodels.dashboards._kit.snapshot import sparkline_svg
 
-    rows = [("status", run.status + (f" — {run.message}" if run.message else "")),
-            ("step", f"{run.step}/{run.total_steps or '?'} (epoch {run.epoch:.2f})")]
+    rows = [("status", status_text(run)), ("step", progress_text(run))]
     curves = [(f"{name} (smoothed)", series.smoothed[name]) for name in sorted(series.smoothed)]
     curves += [(name, series.validation[name]) for name in sorted(series.validation)]
     if series.curve("learning_rate") is not None:
         curves.append(("learning rate", series.curve("learning_rate")))
     for label, line in curves:
         if line:
-            rows.append((label, _fmt(line.y[-1]), sparkline_svg(line.y)))
+            rows.append((label, format_value(line.y[-1]), sparkline_svg(line.y)))
     return rows

@@ -1,10 +1,10 @@
 """The TrainConfig form's logic: which widget each field gets, widget value <-> field value,
 and which field an error belongs to. Pure functions; `training.ConfigForm` is the view.
 
-TrainConfig validates itself and raises a ValueError naming the field
-("TrainConfig.batch_size=0 is not allowed: ..."), so the form never repeats its rules: it
-parses what widgets cannot hold directly (optional numbers, device lists), builds the config,
-and puts each error next to the field it names.
+TrainConfig validates itself and raises a `ConfigError` that carries the field it belongs to
+(`.field`; its message reads "TrainConfig.batch_size=0 is not allowed: ..."), so the form never
+repeats its rules: it parses what widgets cannot hold directly (optional numbers, device lists),
+builds the config, and puts each error next to its field, whatever the message says first.
 
 Example:
 >>> from nbmodels.dashboards.form import config_from_form, form_values
@@ -22,8 +22,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import re
 
+from nbmodels.checks import ConfigError, fail
 from nbmodels.config import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, STRATEGIES, WEIGHT_DECAY_ON, XLA_MODES, TrainConfig
 
 # The widget kind for each annotation TrainConfig uses (a new field with a new annotation
@@ -78,7 +78,6 @@ def field_specs(cls=TrainConfig) -> tuple[FieldSpec, ...]:
 
 
 FIELD_SPECS = field_specs()
-SPECS = {spec.name: spec for spec in FIELD_SPECS}
 
 
 def to_widget_value(spec: FieldSpec, value):
@@ -95,7 +94,7 @@ def to_widget_value(spec: FieldSpec, value):
 
 def from_widget_value(spec: FieldSpec, raw):
     """A widget value as the config field's value; text that is not a number raises a
-    ValueError worded like TrainConfig's own."""
+    ConfigError for the field, as TrainConfig's own checks do."""
     if spec.kind not in ("optional_int", "optional_float", "devices"):
         return raw
     text = str(raw).strip()
@@ -109,12 +108,10 @@ def from_widget_value(spec: FieldSpec, raw):
         number = None
     if spec.kind == "optional_int":
         if number is None or not number.is_integer():
-            raise ValueError(f"TrainConfig.{spec.name}={text!r} is not allowed: it must be a whole number, "
-                             f"or blank for {spec.placeholder}.")
+            fail(TrainConfig, spec.name, text, f"it must be a whole number, or blank for {spec.placeholder}")
         return int(number)
     if number is None:
-        raise ValueError(f"TrainConfig.{spec.name}={text!r} is not allowed: it must be a number, "
-                         f"or blank for {spec.placeholder}.")
+        fail(TrainConfig, spec.name, text, f"it must be a number, or blank for {spec.placeholder}")
     return number
 
 
@@ -123,25 +120,20 @@ def form_values(config: TrainConfig) -> dict:
     return {spec.name: to_widget_value(spec, getattr(config, spec.name)) for spec in FIELD_SPECS}
 
 
-def error_field(message: str) -> str | None:
-    """The field a TrainConfig error names first ('TrainConfig.<field>...'), if any."""
-    match = re.search(r"\bTrainConfig\.(\w+)", message)
-    return match.group(1) if match and match.group(1) in SPECS else None
-
-
-def error_text(message: str) -> str:
+def error_text(error: ValueError) -> str:
     """The message as shown next to its field (the 'TrainConfig.' prefix is redundant there)."""
-    return re.sub(r"\bTrainConfig\.", "", message, count=1)
+    message = str(error)
+    return message.replace(f"{error.owner}.", "", 1) if isinstance(error, ConfigError) else message
 
 
 def config_from_form(values: dict, replicas: int = 1) -> tuple[TrainConfig | None, dict[str, str]]:
     """The config the widget values describe, or None and every error found, by field.
 
     Fields that do not parse are reported first; then the config is built, and each error
-    TrainConfig raises is filed under the field it names and that field is set back to its
-    default to look for more, so several bad fields show at once. A combination (e.g.
-    warmup_steps without lr_schedule='warmup_cosine') is filed under the field its message
-    names first. `replicas` adds the check that the global batch splits over the devices.
+    TrainConfig raises is filed under its `.field` and that field is set back to its default
+    to look for more, so several bad fields show at once. A combination (e.g. warmup_steps
+    without lr_schedule='warmup_cosine') is filed under the field TrainConfig says to change.
+    `replicas` adds the check that the global batch splits over the devices.
     """
     errors: dict[str, str] = {}
     fields = {}
@@ -149,22 +141,22 @@ def config_from_form(values: dict, replicas: int = 1) -> tuple[TrainConfig | Non
         try:
             fields[spec.name] = from_widget_value(spec, values.get(spec.name, to_widget_value(spec, spec.default)))
         except ValueError as error:
-            errors[spec.name] = error_text(str(error))
+            errors[spec.name] = error_text(error)
     config = None
     for _ in range(len(FIELD_SPECS) + 1):
         try:
             config = TrainConfig(**fields)
             break
         except (ValueError, TypeError) as error:
-            name = error_field(str(error))
-            if name is None or name not in fields:
-                errors[GENERAL] = error_text(str(error))
+            name = error.field if isinstance(error, ConfigError) else None
+            if name not in fields:  # no field, or one already set back to its default
+                errors[GENERAL] = error_text(error)
                 break
-            errors[name] = error_text(str(error))
+            errors[name] = error_text(error)
             del fields[name]  # back to its default, to find the next problem
     if config is not None and not errors:
         try:
             config.per_replica_batch_size(replicas)
-        except ValueError as error:
-            errors["batch_size"] = error_text(str(error))
+        except ConfigError as error:
+            errors[error.field] = error_text(error)
     return (None if errors else config), errors

@@ -165,7 +165,7 @@ class GenerationPlayground(SnapshotDisplay, widgets.VBox):
     >>> playground.set(sampler="top_p", top_p=0.0); playground.generate() is None
     True
     >>> playground.error
-    'TopP: top_p=0.0 is not allowed; it must be in (0.0, 1.0].'
+    'TopP.top_p=0.0 is not allowed: it must be a finite number > 0 and <= 1.'
     """
 
     def __init__(self, model, tokenizer=None, *, prompt: str = "", sampler: str = "greedy",

@@ -16,12 +16,11 @@ from nbmodels.dashboards._series import (
     metrics_layout,
     metrics_traces,
     snapshot_rows,
-    status_line,
     summary_line,
 )
 from nbmodels.dashboards._kit.snapshot import SnapshotDisplay, table_html
-
-_WAITING = ("created", "running", "stopping")  # statuses after which more events may come
+from nbmodels.runs.formatting import status_line
+from nbmodels.runs.rundir import WAITING
 
 
 class MetricsPanel(SnapshotDisplay, widgets.VBox):
@@ -104,7 +103,7 @@ class MetricsPanel(SnapshotDisplay, widgets.VBox):
             if run is not None:
                 run.observe(self._changed, names=["events_count", "status"])
                 self._observed = run
-                if run.status in _WAITING and getattr(run, "_thread", None) is None:
+                if run.status in WAITING and run.job is None:  # written by another process
                     self._start_polling(run)
             self.redraw()
         self.refresh_snapshot()
@@ -124,7 +123,7 @@ class MetricsPanel(SnapshotDisplay, widgets.VBox):
 
     def _changed(self, change) -> None:
         run = change["owner"]
-        if run.status in _WAITING:
+        if run.status in WAITING:
             self._throttle()
             return
         # The run ended: draw its final state now (no timer left behind), and leave it in
@@ -142,7 +141,7 @@ class MetricsPanel(SnapshotDisplay, widgets.VBox):
         def poll():
             while not stop.wait(self._poll):
                 run.refresh()  # new events notify _changed like a local run's do
-                if run.status not in _WAITING:
+                if run.status not in WAITING:
                     return
 
         thread = threading.Thread(target=poll, name=f"nbmodels-panel-{run.id}", daemon=True)

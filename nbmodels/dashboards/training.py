@@ -10,9 +10,10 @@ from traitlets import Dict, Instance
 from nbmodels.config import TrainConfig
 from nbmodels.dashboards import form as form_logic
 from nbmodels.dashboards._info import control_states, devices_html, recipe_line, resolved_precision
-from nbmodels.dashboards._series import run_line
 from nbmodels.dashboards._kit.snapshot import SnapshotDisplay, table_html
 from nbmodels.dashboards.metrics import MetricsPanel
+from nbmodels.runs.formatting import run_line, status_text
+from nbmodels.runs.rundir import FAILED
 
 # Wide enough for the longest field name ("grad_accum_steps"), so the boxes line up.
 _LABEL = {"description_width": "11em"}
@@ -295,12 +296,14 @@ class TrainingDashboard(SnapshotDisplay, widgets.VBox):
         # finished run, or one another process or thread trains (saying who), and we show why.
         try:
             recipe = self._recipe()
-            if recipe is not None and run._resume_with is None:  # a recipe run from another process
+            if recipe is not None and run.job is None:  # a recipe run from another process
                 from nbmodels.recipes import resume
 
                 resume(run, background=True, verbose=False)
             else:
-                run.resume(background=True, verbose=False)
+                from nbmodels.training import resume
+
+                resume(run, background=True, verbose=False)
         except Exception as error:  # noqa: BLE001
             self._say(f"Could not resume: {type(error).__name__}: {error}", error=True)
             return None
@@ -319,8 +322,7 @@ class TrainingDashboard(SnapshotDisplay, widgets.VBox):
         # Called from the training thread too: only widget trait writes here.
         run = self.run
         self._update_controls()
-        self._say(f"Run {run.id}: {run.status}" + (f" — {run.message}" if run.message else ""),
-                  error=run.status in ("failed", "diverged"))
+        self._say(f"Run {run.id}: {status_text(run)}", error=run.status in FAILED)
         if not run.active:
             self.refresh_snapshot()
 

@@ -1,6 +1,10 @@
 """Datasets by name: embedded ones that work offline, generated ones with known ground
 truth, and downloaded ones that say so, and name an offline alternative, when they fail.
 
+A `Dataset` holds arrays in memory (features may be a dict of named arrays, targets may be
+None), or a Source read by index (`LazySource`, for sets too large for memory) or a
+`tf.data.Dataset`: see `nbmodels.data.sources`.
+
 Importing this package is cheap: scikit-learn and Keras are imported only by the loaders
 that need them.
 
@@ -16,6 +20,7 @@ Dataset(digits: classification, train x (1438, 64) float32 -> y (1438,) int32, v
 
 from nbmodels.data.network import DownloadError, data_dir, fetch
 from nbmodels.data.registry import Dataset, DatasetInfo, list_datasets, load, register
+from nbmodels.data.sources import ArraySource, LazySource, Source, TFDataSource
 from nbmodels.data.text import CharTokenizer, load_text, text_corpus
 
 # Importing these registers each family's datasets; list_datasets() shows offline ones first.
@@ -24,10 +29,14 @@ from nbmodels.data.images import datasets as _images  # noqa: E402,F401  isort: 
 from nbmodels.data.text import datasets as _text  # noqa: E402,F401  isort: skip
 
 __all__ = [
+    "ArraySource",
     "CharTokenizer",
     "Dataset",
     "DatasetInfo",
     "DownloadError",
+    "LazySource",
+    "Source",
+    "TFDataSource",
     "data_dir",
     "fetch",
     "list_datasets",

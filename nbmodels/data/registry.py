@@ -9,22 +9,26 @@ and stamps the registered name, description and source on the result.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
 from typing import Any, Callable
 
 import numpy as np
 
-TASKS = ("classification", "regression", "text")
+from nbmodels.checks import check_choice, did_you_mean
+from nbmodels.data import sources
+
+TASKS = ("classification", "regression", "text", "retrieval")
 SOURCES = ("embedded", "generated", "download")
 
 # What `model.compile` gets for each task. nbmodels models output logits, so
 # "sparse_categorical_crossentropy" means from_logits=True here (nbmodels.train builds
-# the loss that way). Text is next-token classification over the vocabulary.
+# the loss that way). Text is next-token classification over the vocabulary. Retrieval has no
+# targets (it trains on positive pairs): the model computes its own loss ("" = none to compile).
 _TASK_LOSS_AND_METRICS = {
     "classification": ("sparse_categorical_crossentropy", ("accuracy",)),
     "regression": ("mse", ("mae",)),
     "text": ("sparse_categorical_crossentropy", ("accuracy",)),
+    "retrieval": ("", ()),
 }
 
 
@@ -35,15 +39,22 @@ class Dataset:
     Args:
         name: registry name; filled in by `load()`.
         description: one sentence; filled in by `load()`.
-        task: `"classification"`, `"regression"` or `"text"` (next-token prediction).
-        train: `(x, y)`. x is float32 (int32 token ids for text); y is int32 class ids
-            (classification, text) or float32 targets (regression).
-        validation: `(x, y)` like `train`, or `None`.
+        task: `"classification"`, `"regression"`, `"text"` (next-token prediction) or
+            `"retrieval"` (positive pairs, no targets: the model computes its own loss).
+        train: `(x, y)` numpy arrays in memory, or a `Source` read by index (a
+            `LazySource` for sets too large for memory) or a `tf.data.Dataset` (see
+            `nbmodels.data.sources`: exact resume needs an indexable source). x is an array
+            or a dict of named arrays (one per model input), float32 (int32 token ids for
+            text); y is int32 class ids (classification, text), float32 targets
+            (regression), or `None` (retrieval, and only retrieval).
+        validation: like `train`, or `None`.
         num_classes: number of classes (the vocabulary size for text), else `None`.
-        input_shape: shape of one example, e.g. `(64,)`; defaults to `train[0].shape[1:]`.
+        input_shape: shape of one example, e.g. `(64,)`, or a dict of shapes by input name
+            for dict features; defaults to the shape of the first training example.
         loss: the loss name for `model.compile`: `"sparse_categorical_crossentropy"`
             (meaning `from_logits=True`: models output logits; `nbmodels.train` compiles
-            it that way) or `"mse"`. Defaults from `task`.
+            it that way), `"mse"`, or `""` (retrieval: the model adds its own loss).
+            Defaults from `task`.
         metrics: metric names for `model.compile`, e.g. `("accuracy",)`; defaults from `task`.
         source: `"embedded"`, `"generated"` or `"download"`; filled in by `load()`.
         ground_truth: for generated sets, the true parameters (e.g. `{"weights": ...}`).
@@ -60,15 +71,25 @@ class Dataset:
     >>> x_train, y_train = ds.train
     >>> ds.loss, ds.metrics
     ('sparse_categorical_crossentropy', ('accuracy',))
+
+    Named features without targets (retrieval trains on positive pairs), and rows read lazily:
+
+    >>> import numpy as np
+    >>> pairs = {"user": np.array([0, 1, 2], "int32"), "item": np.array([5, 3, 5], "int32")}
+    >>> data.Dataset(task="retrieval", train=(pairs, None)).summary()
+    'dataset: retrieval, train x {user: () int32, item: () int32} -> no y, 3 examples, no validation, source unregistered'
+    >>> lazy = data.LazySource(1000, load_row=lambda i: (np.full(8, i, "float32"), np.int32(i % 2)))
+    >>> data.Dataset(task="classification", train=lazy, num_classes=2).input_shape
+    (8,)
     """
 
     name: str = ""
     description: str = ""
     task: str
-    train: tuple[np.ndarray, np.ndarray]
-    validation: tuple[np.ndarray, np.ndarray] | None = None
+    train: tuple[np.ndarray | dict[str, np.ndarray], np.ndarray | None] | sources.Source
+    validation: tuple[np.ndarray | dict[str, np.ndarray], np.ndarray | None] | sources.Source | None = None
     num_classes: int | None = None
-    input_shape: tuple[int, ...] | None = None
+    input_shape: tuple[int, ...] | dict[str, tuple[int, ...]] | None = None
     loss: str = ""
     metrics: tuple[str, ...] = ()
     source: str = ""
@@ -78,30 +99,44 @@ class Dataset:
 
     def __post_init__(self):
         # Frozen dataclass: derived defaults go in through object.__setattr__.
-        _check_choice("task", self.task, TASKS)
+        check_choice(self, "task", self.task, TASKS)
         if self.source:
-            _check_choice("source", self.source, SOURCES)
+            check_choice(self, "source", self.source, SOURCES)
         object.__setattr__(self, "train", _check_split("train", self.train))
         if self.validation is not None:
             object.__setattr__(self, "validation", _check_split("validation", self.validation))
-        if self.task != "regression" and self.num_classes is None:
+        if self.task not in ("regression", "retrieval") and self.num_classes is None:
             raise ValueError(
                 f"A {self.task} Dataset needs num_classes (the number of distinct labels); "
                 "pass num_classes=..."
             )
+        x, y = _example(self.train)
+        if (y is None) != (self.task == "retrieval"):
+            raise ValueError(
+                f"A {self.task} Dataset {'has no' if y is None else 'takes no'} targets: "
+                + ("give train=(x, y) with y the targets, or use task='retrieval' for examples without "
+                   "targets (the model computes its own loss)." if y is None else
+                   "give train=(x, None); the model computes its own loss from x.")
+            )
         if self.input_shape is None:
-            object.__setattr__(self, "input_shape", tuple(self.train[0].shape[1:]))
+            shape = {k: tuple(v.shape[1:]) for k, v in x.items()} if isinstance(x, dict) else tuple(x.shape[1:])
+            object.__setattr__(self, "input_shape", shape)
         default_loss, default_metrics = _TASK_LOSS_AND_METRICS[self.task]
         object.__setattr__(self, "loss", self.loss or default_loss)
         object.__setattr__(self, "metrics", tuple(self.metrics) or default_metrics)
 
     def summary(self) -> str:
         """One deterministic line: name, task, shapes and dtypes, classes, source."""
-        x, y = self.train
+        x, y = _example(self.train)
+        if isinstance(self.train, tuple) and not isinstance(x, dict) and y is not None:  # arrays: whole shapes
+            train = f"train x {x.shape} {x.dtype} -> y {y.shape} {y.dtype}"
+        else:  # one example's shapes, then how many and, for a Source, which kind
+            kind = "" if isinstance(self.train, tuple) else f" ({type(self.train).__name__})"
+            train = f"train {sources.describe_example(x, y)}, {_length(self.train)} examples{kind}"
         parts = [
             f"{self.name or 'dataset'}: {self.task}",
-            f"train x {x.shape} {x.dtype} -> y {y.shape} {y.dtype}",
-            f"validation {len(self.validation[0])}" if self.validation else "no validation",
+            train,
+            f"validation {_length(self.validation)}" if self.validation is not None else "no validation",
         ]
         if self.num_classes is not None:
             parts.append(
@@ -181,8 +216,8 @@ def register(
         raise ValueError(f"Dataset name must be a non-empty string without surrounding spaces, got {name!r}.")
     if not isinstance(description, str) or not description:
         raise ValueError(f"register({name!r}) needs a description: one sentence for list_datasets().")
-    _check_choice("task", task, TASKS)
-    _check_choice("source", source, SOURCES)
+    check_choice(f"register({name!r})", "task", task, TASKS)
+    check_choice(f"register({name!r})", "source", source, SOURCES)
 
     def add(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
         if not callable(fn):
@@ -237,7 +272,7 @@ def load(name: str, **options) -> Dataset:
     entry = _REGISTRY.get(name) if isinstance(name, str) else None
     if entry is None:
         known = ", ".join(_REGISTRY)
-        raise ValueError(f"Unknown dataset {name!r}{_did_you_mean(name, _REGISTRY)}. Known datasets: {known}.")
+        raise ValueError(f"Unknown dataset {name!r}{did_you_mean(name, _REGISTRY)}. Known datasets: {known}.")
     info = entry.info
     if not entry.accepts_any_option:
         for option in options:
@@ -245,7 +280,7 @@ def load(name: str, **options) -> Dataset:
                 accepted = ", ".join(info.options) or "none"
                 raise ValueError(
                     f"load({name!r}) got an unknown option {option!r}"
-                    f"{_did_you_mean(option, info.options)}. Accepted options: {accepted}."
+                    f"{did_you_mean(option, info.options)}. Accepted options: {accepted}."
                 )
     missing = [option for option in entry.required if option not in options]
     if missing:
@@ -282,22 +317,24 @@ def _same_function(a, b) -> bool:
     return (a.__module__, a.__qualname__) == (getattr(b, "__module__", None), getattr(b, "__qualname__", None))
 
 
-def _did_you_mean(word, choices) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+def _check_split(which, split):
+    """An (x, y) pair of arrays stays a tuple (`x, y = ds.train` keeps working); anything else
+    must be a Source, and a tf.data.Dataset becomes one."""
+    if isinstance(split, (tuple, list)) and len(split) == 2:
+        sources.check_arrays(f"Dataset {which}", *split)
+        return tuple(split)
+    if isinstance(split, (tuple, list)):
+        raise ValueError(
+            f"Dataset {which} must be an (x, y) pair of arrays, got a {type(split).__name__} of {len(split)}."
+        )
+    return sources.as_source(split, name=f"Dataset {which}")
 
 
-def _check_choice(field, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{field}={value!r} is not allowed; use one of {', '.join(map(repr, allowed))}.")
+def _example(split):
+    """(features, targets) of the split's first example(s): whole arrays in memory, else one row
+    of the source, so a Dataset never reads a lazy source beyond its first example."""
+    return split if isinstance(split, tuple) else sources.first_rows(split)
 
 
-def _check_split(which, split) -> tuple[np.ndarray, np.ndarray]:
-    if not isinstance(split, (tuple, list)) or len(split) != 2:
-        raise ValueError(f"Dataset {which} must be an (x, y) pair of arrays, got {type(split).__name__}.")
-    x, y = split
-    if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
-        raise ValueError(f"Dataset {which} must hold numpy arrays, got ({type(x).__name__}, {type(y).__name__}).")
-    if len(x) != len(y):
-        raise ValueError(f"Dataset {which} x has {len(x)} examples but y has {len(y)}; they must match.")
-    return (x, y)
+def _length(split) -> int:
+    return sources.num_rows(split[0]) if isinstance(split, tuple) else len(split)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nbmodels.data._checks import check_float, check_fraction, check_int
+from nbmodels.checks import check_float, check_fraction, check_int
 from nbmodels.data.splits import shuffled_split
 from nbmodels.data.registry import Dataset, register
 
@@ -41,18 +41,19 @@ def linear_regression(
     >>> bool(np.allclose(x @ ds.ground_truth["weights"] + ds.ground_truth["bias"], y, atol=1e-5))
     True
     """
-    n = check_int("n", n, minimum=2)
-    features = check_int("features", features, minimum=1)
-    noise = check_float("noise", noise)
-    validation_split = check_fraction("validation_split", validation_split)
-    seed = check_int("seed", seed, minimum=0)
+    owner = "load('linear_regression')"
+    n = check_int(owner, "n", n, minimum=2)
+    features = check_int(owner, "features", features, minimum=1)
+    noise = check_float(owner, "noise", noise, low=0.0)
+    validation_split = check_fraction(owner, "validation_split", validation_split)
+    seed = check_int(owner, "seed", seed, minimum=0)
 
     rng = np.random.default_rng(seed)
     weights = rng.standard_normal(features).astype(np.float32)
     bias = float(rng.standard_normal())
     x = rng.standard_normal((n, features)).astype(np.float32)
     y = (x @ weights + bias + noise * rng.standard_normal(n)).astype(np.float32)
-    train, validation = shuffled_split(x, y, validation_split=validation_split, seed=seed)
+    train, validation = shuffled_split(x, y, validation_split=validation_split, seed=seed, owner=owner)
     return Dataset(
         task="regression",
         train=train,
@@ -95,18 +96,19 @@ def blobs(
     >>> ds.ground_truth["centers"].shape, ds.num_classes
     ((4, 3), 4)
     """
-    n = check_int("n", n, minimum=2)
-    classes = check_int("classes", classes, minimum=2)
-    features = check_int("features", features, minimum=1)
-    spread = check_float("spread", spread, allow_minimum=False)
-    validation_split = check_fraction("validation_split", validation_split)
-    seed = check_int("seed", seed, minimum=0)
+    owner = "load('blobs')"
+    n = check_int(owner, "n", n, minimum=2)
+    classes = check_int(owner, "classes", classes, minimum=2)
+    features = check_int(owner, "features", features, minimum=1)
+    spread = check_float(owner, "spread", spread, low=0.0, low_open=True)
+    validation_split = check_fraction(owner, "validation_split", validation_split)
+    seed = check_int(owner, "seed", seed, minimum=0)
 
     rng = np.random.default_rng(seed)
     centers = rng.uniform(-5.0, 5.0, size=(classes, features)).astype(np.float32)
     y = (np.arange(n) % classes).astype(np.int32)  # balanced; the split shuffles
     x = (centers[y] + spread * rng.standard_normal((n, features))).astype(np.float32)
-    train, validation = shuffled_split(x, y, validation_split=validation_split, seed=seed)
+    train, validation = shuffled_split(x, y, validation_split=validation_split, seed=seed, owner=owner)
     return Dataset(
         task="classification",
         train=train,

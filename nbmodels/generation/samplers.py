@@ -23,10 +23,10 @@ ValueError: Unknown sampler 'nucleus'; choose one of 'greedy', 'temperature', 't
 from __future__ import annotations
 
 import inspect
-import math
 
-import numpy as np
 import tensorflow as tf
+
+from nbmodels.checks import check_float, check_int
 
 # Where a token must not be chosen. Finite, so a row whose every entry is masked still gives
 # a finite softmax instead of NaN.
@@ -34,30 +34,6 @@ MASKED = -1e9
 # Below this, logits / temperature overflow float32 (a raw TensorFlow error, or token 0 under
 # XLA), and the sampler is greedy in all but name anyway.
 MIN_TEMPERATURE = 1e-6
-
-
-def _check_number(owner: str, name: str, value, *, low: float, low_open: bool, high: float | None = None,
-                  fix: str = ""):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{owner}: {name}={value!r} is not allowed; it must be a finite number. {fix}".rstrip())
-    too_low = value <= low if low_open else value < low
-    if too_low or (high is not None and value > high):
-        bracket = "(" if low_open else "["
-        upper = f"{high}]" if high is not None else "inf)"
-        raise ValueError(
-            f"{owner}: {name}={value!r} is not allowed; it must be in {bracket}{low}, {upper}. {fix}".rstrip()
-        )
-    return float(value)
-
-
-def _check_count(owner: str, name: str, value, minimum: int = 1) -> int:
-    # numpy integers are integers too; bools and floats (even 4.0) are not.
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(
-            f"{owner}: {name}={value!r} is not allowed; it must be an integer >= {minimum}. "
-            f"Pass a whole number, e.g. {name}=4."
-        )
-    return int(value)
 
 
 class Sampler:
@@ -119,9 +95,9 @@ class Temperature(Sampler):
     name = "temperature"
 
     def __init__(self, temperature: float = 1.0):
-        self.temperature = _check_number(
-            type(self).__name__, "temperature", temperature, low=MIN_TEMPERATURE, low_open=False,
-            fix="For the most likely token every time, use sampler='greedy'.",
+        self.temperature = check_float(
+            self, "temperature", temperature, low=MIN_TEMPERATURE,
+            fix="For the most likely token every time, use sampler='greedy'",
         )
 
     def parameters(self):
@@ -143,7 +119,7 @@ class TopK(Temperature):
 
     def __init__(self, top_k: int = 40, temperature: float = 1.0):
         super().__init__(temperature)
-        self.top_k = _check_count(type(self).__name__, "top_k", top_k)
+        self.top_k = check_int(self, "top_k", top_k, minimum=1, fix="Pass a whole number, e.g. top_k=40")
 
     def compile_key(self):
         return (type(self).__name__, self.top_k)  # XLA's top-k needs k at compile time
@@ -167,7 +143,7 @@ class TopP(Temperature):
 
     def __init__(self, top_p: float = 0.9, temperature: float = 1.0):
         super().__init__(temperature)
-        self.top_p = _check_number(type(self).__name__, "top_p", top_p, low=0.0, low_open=True, high=1.0)
+        self.top_p = check_float(self, "top_p", top_p, low=0.0, low_open=True, high=1.0)
 
     def parameters(self):
         return {"top_p": self.top_p, "temperature": self.temperature}
@@ -200,7 +176,7 @@ class Beam(Sampler):
     streams = False
 
     def __init__(self, num_beams: int = 4):
-        self.num_beams = _check_count(type(self).__name__, "num_beams", num_beams)
+        self.num_beams = check_int(self, "num_beams", num_beams, minimum=1, fix="Pass a whole number, e.g. num_beams=4")
 
     def compile_key(self):
         return (type(self).__name__, self.num_beams)

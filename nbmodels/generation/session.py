@@ -10,11 +10,15 @@ there (the model only ever saw `sequence_length` positions).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
+import textwrap
 import time
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
+from nbmodels.checks import check_int
 from nbmodels.generation.loop import LENGTH, RUNNING, STOPPED, loop_for
 from nbmodels.generation.samplers import Sampler, get_sampler
 
@@ -97,49 +101,87 @@ class Generation:
         )
 
 
-def generate(
-    model,
-    prompts,
-    *,
-    max_new_tokens: int = 64,
-    sampler: str | Sampler = "greedy",
-    temperature: float | None = None,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    num_beams: int | None = None,
-    seed: int | None = None,
-    stop_tokens=(),
-    tokenizer=None,
-    top_n: int = 0,
-    use_cache: bool = True,
-    jit_compile: bool = True,
-    cancel=None,
-) -> Generation:
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    """The keyword arguments `generate` and `stream` share, with `generate`'s defaults: one
+    list, so the two entry points cannot drift apart. Documented once, in `_OPTIONS_DOC`."""
+
+    max_new_tokens: int = 64
+    sampler: str | Sampler = "greedy"
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    num_beams: int | None = None
+    seed: int | None = None
+    stop_tokens: Iterable = ()
+    tokenizer: object = None
+    top_n: int = 0
+    use_cache: bool = True
+    jit_compile: bool = True
+    cancel: object = None
+
+
+_OPTIONS_DOC = """\
+model: a causal LM with `call_with_cache` (an `nbmodels.models.GPT`).
+prompts: a string, a list of strings, a 1-D sequence of ids, or a list of id
+    sequences; prompts may differ in length. Strings need a tokenizer.
+max_new_tokens: tokens to add to each prompt, from 1 to 2**30 minus the model's
+    context. Past the model's context the last half of the context is kept and
+    generation continues.
+sampler: "greedy", "temperature", "top_k", "top_p", "beam", or a `Sampler` object
+    (`nbmodels.generation.TopP(0.9, temperature=0.8)`).
+temperature, top_k, top_p, num_beams: options of the named sampler (num_beams at most
+    the vocabulary size).
+seed: an integer in 0 .. 2**61 - 1; the same seed gives the same tokens; None draws one
+    (see `Generation.seed`). Each token is sampled with the seed and its absolute
+    position, so text past the context does not repeat the seeds of earlier text.
+stop_tokens: ids (or single-token strings) that end a prompt's generation; the stop
+    token itself is not returned.
+tokenizer: turns text into ids and back; default `model.tokenizer`.
+top_n: also record the `top_n` most likely tokens of every step.
+use_cache: False recomputes every position at every step (for comparison only: slower,
+    same tokens).
+jit_compile: compile the loop with XLA (much faster; False helps debugging).
+cancel: a `threading.Event` (or a callable returning bool); when set, generation
+    stops after the current chunk."""
+
+
+def _takes_options(*, top_n: int, **extra):
+    """Give `function(model, prompts, **options)` the shared keyword arguments: `_Options`'
+    fields with this `top_n` default, then `extra` (name=default). They become its signature
+    (what `help()` and editors show, and what binds each call: an unknown or positional option
+    is a TypeError, an omitted one takes its default) and fill `{options}` in its docstring."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in ("model", "prompts")]
+    parameters += [
+        inspect.Parameter(field.name, keyword, default=top_n if field.name == "top_n" else field.default,
+                          annotation=field.type)
+        for field in dataclasses.fields(_Options)
+    ]
+    parameters += [inspect.Parameter(name, keyword, default=default) for name, default in extra.items()]
+
+    def decorate(function):
+        signature = inspect.signature(function).replace(parameters=parameters)
+
+        @functools.wraps(function)
+        def call(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return function(**bound.arguments)
+
+        call.__signature__ = signature
+        call.__doc__ = function.__doc__.replace("{options}", textwrap.indent(_OPTIONS_DOC, " " * 8).lstrip())
+        return call
+
+    return decorate
+
+
+@_takes_options(top_n=0)
+def generate(model, prompts, **options) -> Generation:
     """Continue each prompt with up to `max_new_tokens` tokens.
 
     Args:
-        model: a causal LM with `call_with_cache` (an `nbmodels.models.GPT`).
-        prompts: a string, a list of strings, a 1-D sequence of ids, or a list of id
-            sequences; prompts may differ in length. Strings need a tokenizer.
-        max_new_tokens: tokens to add to each prompt, from 1 to 2**30 minus the model's
-            context. Past the model's context the last half of the context is kept and
-            generation continues.
-        sampler: "greedy", "temperature", "top_k", "top_p", "beam", or a `Sampler` object
-            (`nbmodels.generation.TopP(0.9, temperature=0.8)`).
-        temperature, top_k, top_p, num_beams: options of the named sampler (num_beams at most
-            the vocabulary size).
-        seed: an integer in 0 .. 2**61 - 1; the same seed gives the same tokens; None draws one
-            (see `Generation.seed`). Each token is sampled with the seed and its absolute
-            position, so text past the context does not repeat the seeds of earlier text.
-        stop_tokens: ids (or single-token strings) that end a prompt's generation; the stop
-            token itself is not returned.
-        tokenizer: turns text into ids and back; default `model.tokenizer`.
-        top_n: also record the `top_n` most likely tokens of every step.
-        use_cache: False recomputes every position at every step (for comparison only: slower,
-            same tokens).
-        jit_compile: compile the loop with XLA (much faster; False helps debugging).
-        cancel: a `threading.Event` (or a callable returning bool); when set, generation
-            stops after the current chunk.
+        {options}
 
     Returns:
         A `Generation`.
@@ -159,31 +201,14 @@ def generate(
     ...
     ValueError: Prompt 0 is empty; generation needs at least one token to continue.
     """
-    session = _Session(model, prompts, **_options(locals()))
+    session = _Session(model, prompts, _Options(**options), caller="generate")
     for _ in session.chunks(chunk_size=None):
         pass
     return session.result()
 
 
-def stream(
-    model,
-    prompts,
-    *,
-    max_new_tokens: int = 64,
-    sampler: str | Sampler = "greedy",
-    temperature: float | None = None,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    num_beams: int | None = None,
-    seed: int | None = None,
-    stop_tokens=(),
-    tokenizer=None,
-    top_n: int = 5,
-    use_cache: bool = True,
-    jit_compile: bool = True,
-    cancel=None,
-    chunk_size: int = 16,
-) -> "TokenStream":
+@_takes_options(top_n=5, chunk_size=16)
+def stream(model, prompts, *, chunk_size, **options) -> TokenStream:
     """Like `generate`, but yield each `Token` as soon as its chunk of the loop has run.
 
     The compiled loop runs `chunk_size` steps at a time (the first chunk is shorter, so the
@@ -192,6 +217,10 @@ def stream(
     arguments are checked when `stream` is called, not at the first token. Beam search
     yields its tokens at the end: an earlier token can change until then. The returned
     `TokenStream`'s `result()` gives the `Generation` (finish reasons included) afterwards.
+
+    Args:
+        {options}
+        chunk_size: loop steps to run between yields.
 
     Example:
     >>> from nbmodels.data import CharTokenizer
@@ -203,10 +232,10 @@ def stream(
     >>> len(tokens), tokens[0].index, len(tokens[0].alternatives), 0.0 <= tokens[0].probability <= 1.0
     (6, 0, 3, True)
     """
-    options = _options(locals())
-    chunk_size = _check_int("chunk_size", options.pop("chunk_size"), minimum=1,
-                            fix="Pass how many loop steps to run between yields, e.g. chunk_size=16.")
-    return TokenStream(_Session(model, prompts, **options), chunk_size)
+    options = _Options(**options)
+    chunk_size = check_int("stream", "chunk_size", chunk_size, minimum=1,
+                           fix="Pass how many loop steps to run between yields, e.g. chunk_size=16")
+    return TokenStream(_Session(model, prompts, options, caller="stream"), chunk_size)
 
 
 class TokenStream:
@@ -251,52 +280,49 @@ class TokenStream:
         return self._session.result()
 
 
-def _options(arguments: dict) -> dict:
-    return {name: value for name, value in arguments.items() if name not in ("model", "prompts")}
-
-
 class _Session:
     """One generation request: checked inputs, the loop's state, and what came out so far."""
 
-    def __init__(self, model, prompts, *, max_new_tokens, sampler, temperature, top_k, top_p, num_beams, seed,
-                 stop_tokens, tokenizer, top_n, use_cache, jit_compile, cancel):
+    def __init__(self, model, prompts, options: _Options, caller: str):
         if not callable(getattr(model, "call_with_cache", None)) or not hasattr(model, "config"):
             raise ValueError(
-                f"generate needs a causal language model with a key/value cache (nbmodels.models.GPT), "
+                f"{caller} needs a causal language model with a key/value cache (nbmodels.models.GPT), "
                 f"got {type(model).__name__}."
             )
         self.model = model
         self.context = model.config.sequence_length
         self.vocabulary_size = model.config.vocabulary_size
-        self.tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
-        self.sampler = get_sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p, num_beams=num_beams)
+        self.tokenizer = options.tokenizer if options.tokenizer is not None else getattr(model, "tokenizer", None)
+        self.sampler = get_sampler(options.sampler, temperature=options.temperature, top_k=options.top_k,
+                                   top_p=options.top_p, num_beams=options.num_beams)
         # Checked here, as Python ints, so nothing wraps around in an int32 tensor later.
-        self.max_new_tokens = _check_int(
-            "max_new_tokens", max_new_tokens, minimum=1, maximum=_POSITION_LIMIT - self.context,
+        self.max_new_tokens = check_int(
+            caller, "max_new_tokens", options.max_new_tokens, minimum=1, maximum=_POSITION_LIMIT - self.context,
             why=f"2**30 positions, less the context of {self.context}, are counted in int32",
-            fix="Pass how many tokens to add to each prompt, e.g. max_new_tokens=64.",
+            fix="Pass how many tokens to add to each prompt, e.g. max_new_tokens=64",
         )
-        self.top_n = _check_int("top_n", top_n, minimum=0, maximum=self.vocabulary_size, why="the vocabulary size",
-                                fix="Pass how many alternatives to record per token; 0 records none.")
-        if seed is None:
+        self.top_n = check_int(caller, "top_n", options.top_n, minimum=0, maximum=self.vocabulary_size,
+                               why="the vocabulary size",
+                               fix="Pass how many alternatives to record per token; 0 records none")
+        if options.seed is None:
             self.seed = int(np.random.SeedSequence().entropy % _SEED_LIMIT)
         else:
-            self.seed = _check_int("seed", seed, minimum=0, maximum=_SEED_LIMIT - 1,
-                                   why="2**61 - 1: it is fed to XLA as two int32 halves",
-                                   fix="Pass a smaller seed (e.g. seed % 2**61), or seed=None to draw one.")
-        _check_int("num_beams", self.sampler.num_beams, minimum=1, maximum=self.vocabulary_size,
-                   why="the vocabulary size: the first step has no more distinct continuations",
-                   fix="Pass fewer beams, e.g. num_beams=4.")
-        self.use_cache = bool(use_cache)
-        self.cancel = cancel
+            self.seed = check_int(caller, "seed", options.seed, minimum=0, maximum=_SEED_LIMIT - 1,
+                                  why="2**61 - 1: it is fed to XLA as two int32 halves",
+                                  fix="Pass a smaller seed (e.g. seed % 2**61), or seed=None to draw one")
+        check_int(caller, "num_beams", self.sampler.num_beams, minimum=1, maximum=self.vocabulary_size,
+                  why="the vocabulary size: the first step has no more distinct continuations",
+                  fix="Pass fewer beams, e.g. num_beams=4")
+        self.use_cache = bool(options.use_cache)
+        self.cancel = options.cancel
         self.prompts = self._encode_prompts(prompts)
-        self.stop_mask = self._stop_mask(stop_tokens)
+        self.stop_mask = self._stop_mask(options.stop_tokens)
         if self.sampler.num_beams > 1 and max(map(len, self.prompts)) + self.max_new_tokens > self.context:
             raise ValueError(
                 f"Beam search keeps every beam inside the context: the longest prompt plus max_new_tokens="
                 f"{self.max_new_tokens} must be at most sequence_length={self.context}."
             )
-        self.loop = loop_for(model, jit_compile=bool(jit_compile))
+        self.loop = loop_for(model, jit_compile=bool(options.jit_compile))
         self.rows = len(self.prompts) * self.sampler.num_beams
         longest = max(map(len, self.prompts))
         self.buffer_length = min(self.context, _bucket(longest + self.max_new_tokens))
@@ -542,14 +568,3 @@ def _bucket(length: int) -> int:
         return max(_SMALLEST_BUFFER, 1 << (length - 1).bit_length())
     return -(-length // 64) * 64
 
-
-def _check_int(name: str, value, minimum: int, maximum: int | None = None, why: str = "", fix: str = "") -> int:
-    """`value` as a Python int, or a ValueError naming the argument, the value, the allowed
-    range (`why` says where the maximum comes from) and the fix."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum or (
-        maximum is not None and value > maximum
-    ):
-        allowed = f"from {minimum} to {maximum:,}" if maximum is not None else f">= {minimum}"
-        reason = f" ({why})" if why else ""
-        raise ValueError(f"{name}={value!r} is not allowed; it must be an integer {allowed}{reason}. {fix}".rstrip())
-    return int(value)

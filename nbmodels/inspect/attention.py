@@ -25,6 +25,8 @@ import dataclasses
 
 import numpy as np
 
+from nbmodels.checks import ConfigError, check_choice
+
 HEAD_REDUCTIONS = ("mean", "max")
 CLS_LABEL = "[CLS]"
 
@@ -113,7 +115,7 @@ def attention_maps(model, inputs, tokenizer=None, index: int = 0) -> AttentionMa
             f"The input has {length} tokens but the model's config.sequence_length is {limit}; "
             f"pass at most {limit} tokens."
         )
-    _check_index("index", index, batch, "example(s) in the batch")
+    _check_index("attention_maps", "index", index, batch, "example(s) in the batch")
 
     scores = np.asarray(model.attention_scores(token_ids), dtype=np.float32)  # (L, B, N, S, S)
     scores = scores[:, index]  # (L, N, S, S)
@@ -141,10 +143,7 @@ def attention_rollout(attention_map: AttentionMap, head_reduction: str = "mean",
         `(queries, keys)` float32; every row sums to 1, and a causal model's rollout is zero
         above the diagonal.
     """
-    if head_reduction not in HEAD_REDUCTIONS:
-        raise ValueError(
-            f"head_reduction={head_reduction!r} is not allowed; choose one of {', '.join(map(repr, HEAD_REDUCTIONS))}."
-        )
+    check_choice("attention_rollout", "head_reduction", head_reduction, HEAD_REDUCTIONS)
     scores = attention_map.scores.astype(np.float64)  # (L, N, S, S)
     layers = scores.mean(axis=1) if head_reduction == "mean" else scores.max(axis=1)  # (L, S, S)
     if residual:
@@ -159,8 +158,8 @@ def attention_rollout(attention_map: AttentionMap, head_reduction: str = "mean",
 def key_attention(attention_map: AttentionMap, query: int = 0, layer: int = -1) -> np.ndarray:
     """Where position `query` attends at `layer`: its attention row averaged over heads,
     `(keys,)` float32 summing to 1. With a CLS model, `query=0` is the CLS token."""
-    _check_index("query", query, attention_map.num_positions, "positions")
-    _check_index("layer", layer, attention_map.num_layers, "layers")
+    _check_index("key_attention", "query", query, attention_map.num_positions, "positions")
+    _check_index("key_attention", "layer", layer, attention_map.num_layers, "layers")
     return attention_map.scores[layer, :, query, :].mean(axis=0)  # (keys,)
 
 
@@ -194,6 +193,7 @@ def _is_causal(model, scores: np.ndarray) -> bool:
     return bool(above_diagonal.any()) and not np.any(scores[..., above_diagonal])
 
 
-def _check_index(name: str, value, size: int, what: str) -> None:
+def _check_index(owner: str, name: str, value, size: int, what: str) -> None:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not -size <= value < size:
-        raise ValueError(f"{name}={value!r} is out of range; the map has {size} {what} (0..{size - 1}, or negative from the end).")
+        allowed = f"the map has {size} {what} (0..{size - 1}, or negative from the end)"
+        raise ConfigError(owner, name, value, allowed, message=f"{owner}.{name}={value!r} is out of range; {allowed}.")

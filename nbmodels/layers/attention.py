@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from nbmodels.layers._validation import check_positive_int, check_rate
+from nbmodels.checks import check_divides, check_int, check_rate
 
 
 def attention_mask(padding_mask, sequence_length: int, causal: bool):
@@ -77,14 +77,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def __init__(self, num_heads, hidden_dim, dropout=0.0, causal=False, use_bias=True, **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
-        check_positive_int(name, "num_heads", num_heads)
-        check_positive_int(name, "hidden_dim", hidden_dim)
+        check_int(name, "num_heads", num_heads, minimum=1)
+        check_int(name, "hidden_dim", hidden_dim, minimum=1)
         check_rate(name, "dropout", dropout)
-        if hidden_dim % num_heads:
-            raise ValueError(
-                f"{name} got hidden_dim={hidden_dim} and num_heads={num_heads}: hidden_dim must be "
-                "divisible by num_heads."
-            )
+        check_divides(name, "num_heads", num_heads, "hidden_dim", hidden_dim)
         self.num_heads = int(num_heads)
         self.hidden_dim = int(hidden_dim)
         self.head_dim = self.hidden_dim // self.num_heads

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from nbmodels.layers._validation import check_positive_int
+from nbmodels.checks import check_int
 
 
 @keras.saving.register_keras_serializable(package="nbmodels")
@@ -46,9 +46,9 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
     def __init__(self, vocabulary_size, sequence_length, hidden_dim, embeddings_initializer="uniform", **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
-        check_positive_int(name, "vocabulary_size", vocabulary_size)
-        check_positive_int(name, "sequence_length", sequence_length)
-        check_positive_int(name, "hidden_dim", hidden_dim)
+        check_int(name, "vocabulary_size", vocabulary_size, minimum=1)
+        check_int(name, "sequence_length", sequence_length, minimum=1)
+        check_int(name, "hidden_dim", hidden_dim, minimum=1)
         self.vocabulary_size = int(vocabulary_size)
         self.sequence_length = int(sequence_length)
         self.hidden_dim = int(hidden_dim)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from nbmodels.layers._validation import check_positive_float, check_positive_int, check_rate
+from nbmodels.checks import check_divides, check_float, check_int, check_rate
 from nbmodels.layers.attention import MultiHeadSelfAttention
 
 
@@ -57,16 +57,12 @@ class TransformerBlock(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         name = type(self).__name__
-        check_positive_int(name, "hidden_dim", hidden_dim)
-        check_positive_int(name, "num_heads", num_heads)
-        check_positive_int(name, "intermediate_dim", intermediate_dim)
+        check_int(name, "hidden_dim", hidden_dim, minimum=1)
+        check_int(name, "num_heads", num_heads, minimum=1)
+        check_int(name, "intermediate_dim", intermediate_dim, minimum=1)
         check_rate(name, "dropout", dropout)
-        check_positive_float(name, "layer_norm_epsilon", layer_norm_epsilon)
-        if hidden_dim % num_heads:
-            raise ValueError(
-                f"{name} got hidden_dim={hidden_dim} and num_heads={num_heads}: hidden_dim must be "
-                "divisible by num_heads."
-            )
+        check_float(name, "layer_norm_epsilon", layer_norm_epsilon, low=0.0, low_open=True)
+        check_divides(name, "num_heads", num_heads, "hidden_dim", hidden_dim)
         self.hidden_dim = int(hidden_dim)
         self.num_heads = int(num_heads)
         self.intermediate_dim = int(intermediate_dim)

@@ -2,13 +2,18 @@
 
 Training writes to a Run; dashboards, the CLI and the Jupyter server only read it. A Run is
 plain traitlets (no widgets, no plotly, no TensorFlow), mirrored to a run directory (see
-`rundir`) so other processes see the same run.
+`rundir`) so other processes see the same run. How it reads in text and HTML lives in
+`formatting`.
+
+The trainer (`nbmodels.training`) writes a Run through its public methods only: `record`,
+`set_status`, `set_model_name`, `clear_stop`, and `attach`, its hand-off of the live training
+job (the model, the thread, the error), which this module reads through the `TrainingJob`
+protocol and never imports. Resuming is the trainer's: `nbmodels.resume(run, builder, data)`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import os
 import re
 import secrets
@@ -17,14 +22,22 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Protocol
 
 from traitlets import Dict, Float, HasTraits, Int, Unicode
 
 from nbmodels.config import TrainConfig
-from nbmodels.runs import rundir
-from nbmodels.runs.rundir import ACTIVE, STATUSES
+from nbmodels.runs import formatting, rundir
+from nbmodels.runs.rundir import ACTIVE, ENDED, LATEST_KEYS, STATUSES, WAITING
 
-TERMINAL = tuple(s for s in STATUSES if s not in ACTIVE + ("created",))
+
+class TrainingJob(Protocol):
+    """What a Run reads of the job that trains it in this process (see `Run.attach`); the
+    trainer's `nbmodels.training.loop.Job` is one."""
+
+    model: object  # the keras.Model, once built
+    error: BaseException | None  # why the run failed
+    thread: threading.Thread | None  # the background thread, None in the foreground
 
 
 class Run(HasTraits):
@@ -71,15 +84,11 @@ class Run(HasTraits):
         self.validation_history: list[dict] = []
         self.config = TrainConfig()
         self.info: dict = {}  # config.json beyond the TrainConfig: data, model, created
-        self.model = None  # the trained keras.Model, in the process that trained it
-        self.error: BaseException | None = None  # why a run 'failed', in that process
         self._offset = 0  # bytes of events.jsonl read so far
         self._log: rundir.EventLog | None = None
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._resume_with: tuple | None = None  # (builder, data, train kwargs) in the training process
+        self._job: TrainingJob | None = None  # set by `attach` in the process that trains the run
         self._last_heartbeat = 0.0
-        self._lease: rundir.Lease | None = None  # held while this process trains the run
 
     # ---- creating and loading --------------------------------------------------------
 
@@ -118,7 +127,7 @@ class Run(HasTraits):
         status = rundir.read_json(path / "status.json")
         if isinstance(status, dict):  # the latest values, for when the events read hold no step
             with run.hold_trait_notifications():
-                for key in ("step", "total_steps", "epoch", "metrics", "eta_seconds"):
+                for key in LATEST_KEYS:
                     try:
                         if key in status:
                             setattr(run, key, status[key])
@@ -145,7 +154,7 @@ class Run(HasTraits):
     def _apply_status(self, status) -> None:
         # An unreadable status.json (not ours: we replace it atomically) is skipped; the
         # status events in events.jsonl then tell the story.
-        if status is not None and (self._thread is None or not self._thread.is_alive()):
+        if status is not None and not self._trained_by_thread():
             with self.hold_trait_notifications():
                 self.status, self.message = rundir.current_status(status, self.path)
 
@@ -178,28 +187,28 @@ class Run(HasTraits):
                 write()
             except OSError as error:
                 failures.append(error)
-        if status in TERMINAL and self._log is not None:
+        if status in ENDED and self._log is not None:
             self._log.close()
             self._log = None
         if failures:
             raise failures[0]
 
+    def set_model_name(self, name: str) -> None:
+        """Record which model trains (the built model's name) in `info` and config.json."""
+        if self.info.get("model") == name:
+            return
+        self.info["model"] = self.model_name = name
+        rundir.write_json_atomic(self.path / "config.json", {**self.info, "train_config": self.config.to_dict()})
+
+    def _latest(self) -> dict:
+        """Status, message and the latest values: the part status.json and `details()` share."""
+        return {"status": self.status, "message": self.message, **{key: getattr(self, key) for key in LATEST_KEYS}}
+
     def _write_status(self) -> None:
         self._last_heartbeat = time.time()
         rundir.write_json_atomic(
             self.path / "status.json",
-            {
-                "status": self.status,
-                "message": self.message,
-                "step": self.step,
-                "total_steps": self.total_steps,
-                "epoch": self.epoch,
-                "metrics": self.metrics,
-                "eta_seconds": self.eta_seconds,
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "updated": self._last_heartbeat,
-            },
+            {**self._latest(), "pid": os.getpid(), "host": socket.gethostname(), "updated": self._last_heartbeat},
         )
 
     def _ingest(self, events: list[dict]) -> None:
@@ -244,7 +253,37 @@ class Run(HasTraits):
         self.history = [e for e in self.history if not stale(e)]
         self.validation_history = [e for e in self.validation_history if not stale(e)]
 
-    # ---- stopping, waiting, resuming ----------------------------------------------------
+    # ---- the live training job (in the process that trains the run) -------------------
+
+    def attach(self, job: TrainingJob) -> None:
+        """The trainer's hand-off: `job` trains this run in this process from now on.
+
+        Called by `nbmodels.training` when it starts or resumes the run, before training;
+        `job`, `model`, `error` and `wait()` read it from then on.
+        """
+        self._job = job
+
+    @property
+    def job(self) -> TrainingJob | None:
+        """The job training (or that trained) this run in this process; None for a run loaded
+        from disk. The trainer keeps what it needs to resume in it."""
+        return self._job
+
+    @property
+    def model(self):
+        """The trained `keras.Model`, in the process that trained the run; else None."""
+        return self._job.model if self._job is not None else None
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the run 'failed', in the process that trained it; else None."""
+        return self._job.error if self._job is not None else None
+
+    def _trained_by_thread(self) -> bool:
+        thread = self._job.thread if self._job is not None else None
+        return thread is not None and thread.is_alive()
+
+    # ---- stopping and waiting -----------------------------------------------------------
 
     def request_stop(self) -> None:
         """Ask the run to stop after its current step and checkpoint; any thread or process.
@@ -258,7 +297,8 @@ class Run(HasTraits):
     def stop_requested(self) -> bool:
         return self._stop.is_set() or rundir.stop_requested(self.path)
 
-    def _clear_stop(self) -> None:
+    def clear_stop(self) -> None:
+        """Withdraw a stop request (a resume does this, so the old request does not stop it)."""
         self._stop.clear()
         (self.path / "stop").unlink(missing_ok=True)
 
@@ -269,28 +309,17 @@ class Run(HasTraits):
     def wait(self, timeout: float | None = None, poll: float = 0.5) -> str:
         """Block until the run ends (or `timeout` seconds pass); return its status."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self._thread is not None:
-            self._thread.join(timeout)
+        thread = self._job.thread if self._job is not None else None
+        if thread is not None:
+            thread.join(timeout)
             return self.status
         while True:
             self.refresh()
-            if self.status not in ACTIVE + ("created",):
+            if self.status not in WAITING:
                 return self.status
             if deadline is not None and time.monotonic() > deadline:
                 return self.status
             time.sleep(poll)
-
-    def resume(self, builder=None, data=None, *, background: bool = False, verbose: bool = True) -> Run:
-        """Continue from the last checkpoint: weights, optimizer state, step, data position, history.
-
-        In the process that trained the run the builder and data are remembered; for a run
-        loaded from disk, pass the ones it was trained with. A run that another process or
-        thread still trains is refused with `rundir.RunBusyError`, which names who holds it
-        and how to stop it; a dead owner's run is taken over.
-        """
-        from nbmodels.training.loop import resume_run
-
-        return resume_run(self, builder, data, background=background, verbose=verbose)
 
     # ---- checkpoints ----------------------------------------------------------------
 
@@ -318,14 +347,8 @@ class Run(HasTraits):
             "id": self.id,
             "name": self.name,
             "model": self.model_name,
-            "status": self.status,
-            "message": self.message,
-            "step": self.step,
-            "total_steps": self.total_steps,
-            "epoch": self.epoch,
-            "metrics": self.metrics,
+            **self._latest(),
             "validation": self.validation,
-            "eta_seconds": self.eta_seconds,
             "samples_per_second": self.samples_per_second,
             "checkpoint": str(self.latest_checkpoint() or ""),
             "config": self.config.to_dict(),
@@ -334,33 +357,13 @@ class Run(HasTraits):
 
     def summary(self) -> str:
         """One line: id, status, step, latest metrics; stable for a finished run."""
-        total = f"/{self.total_steps}" if self.total_steps else ""
-        shown = {**self.metrics, **self.validation}
-        values = " ".join(f"{k}={_fmt(v)}" for k, v in sorted(shown.items()))
-        return f"Run {self.id} {self.status} step {self.step}{total}" + (f" {values}" if values else "")
+        return formatting.run_summary(self)
 
     def __repr__(self) -> str:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        fraction = self.step / self.total_steps if self.total_steps else 0.0
-        rows = [("status", self.status + (f" — {self.message}" if self.message else ""))]
-        rows.append(("step", f"{self.step}/{self.total_steps or '?'} (epoch {self.epoch:.2f})"))
-        rows += [(k, _fmt(v)) for k, v in sorted({**self.metrics, **self.validation}.items())]
-        if self.samples_per_second:
-            speed = f"{self.samples_per_second:,.0f} samples/s"
-            if self.tokens_per_second:
-                speed += f", {self.tokens_per_second:,.0f} tokens/s"
-            rows.append(("speed", speed))
-        if self.eta_seconds is not None and self.active:
-            rows.append(("ETA", format_seconds(self.eta_seconds)))
-        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
-                       f"{html.escape(str(v))}</td></tr>" for k, v in rows)
-        return (
-            f"<div class='nbmodels-run'><b>{html.escape(self.name)}</b> <code>{html.escape(self.id)}</code>"
-            f"<br><progress value='{fraction:.4f}' max='1' style='width:20em'></progress>"
-            f"<table>{body}</table></div>"
-        )
+        return formatting.run_html(self)
 
 
 def list_runs(root=None) -> list[dict]:
@@ -422,18 +425,3 @@ def _stored_config(run_id: str, path: Path, root) -> dict:
             f"folder is a symbolic link). Recent runs: {known}. `nbmodels runs list` shows them all."
         )
     return stored
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

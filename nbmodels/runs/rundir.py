@@ -7,8 +7,8 @@ file is either append-only or replaced atomically, and readers skip what they ca
 Layout of ``<root>/<run id>/``::
 
     config.json      {"name", "model", "train_config": {...TrainConfig...}, "data": {...}, "created"}
-    status.json      {"status", "message", "step", "total_steps", "epoch", "pid", "host",
-                      "updated"}  -- replaced atomically (write a temp file, then rename)
+    status.json      {"status", "message", *LATEST_KEYS, "pid", "host", "updated"}
+                     -- replaced atomically (write a temp file, then rename)
     events.jsonl     append-only, one JSON object a line, flushed; schema below
     stop             exists = a stop was requested (by any process)
     lease            flock-ed by the one process that trains the run: {"pid", "host", "since"},
@@ -55,7 +55,15 @@ except ImportError:  # Windows: leases fall back to the holder's pid
 
 ROOT_ENV = "NBMODELS_RUNS_DIR"
 STATUSES = ("created", "running", "stopping", "stopped", "finished", "failed", "diverged", "interrupted")
-ACTIVE = ("running", "stopping")
+# The status sets, declared once; every view and reader uses these.
+ACTIVE = ("running", "stopping")  # a process trains the run
+WAITING = ("created", *ACTIVE)  # more events may still come
+RESUMABLE = ("stopped", "interrupted")  # ended early with a checkpoint to continue from
+FAILED = ("failed", "diverged")  # ended by an error: views show the message as one
+ENDED = tuple(s for s in STATUSES if s not in WAITING)  # no more events: the event log is closed
+# The latest values status.json carries besides status and message: what readers that skip
+# events.jsonl (`Run.load(tail_bytes=...)`, `list_runs`) show.
+LATEST_KEYS = ("step", "total_steps", "epoch", "metrics", "eta_seconds")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -537,7 +545,7 @@ def disk_full_note(path: Path) -> str:
     except OSError:
         space = "free space unknown"
     return (f"no space left writing {path} on the disk mounted at {mount} ({space} now). Free some space "
-            f"there (or set {ROOT_ENV} to a roomier disk for new runs), then run.resume() continues from the "
+            f"there (or set {ROOT_ENV} to a roomier disk for new runs), then nbmodels.resume(run) continues from the "
             "last checkpoint.")
 
 

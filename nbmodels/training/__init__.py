@@ -1,16 +1,14 @@
-"""Training runtime: config -> strategy and precision -> train() -> Run -> run directory.
+"""Training runtime: config -> strategy and precision -> train() / resume() -> Run -> run directory.
 
-`Run` and the run-directory helpers are light (no TensorFlow); `train` loads Keras when used.
+`Run` and the run-directory helpers are light (no TensorFlow); `train` and `resume` load Keras
+when first used.
 """
 
+from nbmodels._lazy import lazy_attributes
 from nbmodels.runs.run import Run, list_runs
 
-__all__ = ["Run", "list_runs", "train"]
+_LAZY = {"train": "nbmodels.training.loop", "resume": "nbmodels.training.loop"}
 
+__all__ = ["Run", "list_runs", "resume", "train"]
 
-def __getattr__(name):
-    if name == "train":
-        from nbmodels.training.loop import train
-
-        return train
-    raise AttributeError(f"module 'nbmodels.training' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -5,6 +5,8 @@ the valid range of [0, 2)`) or, worse, train on it (a NaN label becomes -2**63, 
 
 Two stages, because some problems need the model:
 
+- `check_lengths` refuses a source without examples (a lazy or tf.data source cannot show
+  its emptiness any other way).
 - `check_arrays` looks at the arrays alone (no examples, text targets, NaN or infinite
   values). `train()` calls it before it makes a run, so nothing is recorded.
 - `check_fits_model` compares the arrays with the built model and its loss (the shape of an
@@ -13,6 +15,10 @@ Two stages, because some problems need the model:
   message, and `train()` raises it in the foreground (in the background, `run.error` holds it).
   A model without static shapes (subclassed) is checked by running one example through it,
   and only when a sparse categorical loss needs its number of classes.
+
+Arrays in memory are checked whole. A lazy or tf.data source is checked on its first example
+only: reading every row to check it would defeat reading rows only when their batch is
+served, so a bad value further in surfaces when training reaches it.
 
 Every problem is one `ValueError` naming the array (`train x`, `validation y`,
 `train x['ids']`), the value and its index, and what to do. The checks are vectorised and scan
@@ -25,7 +31,22 @@ import numbers
 
 import numpy as np
 
+from nbmodels.data.sources import ArraySource
+
 _CHUNK_ELEMENTS = 1 << 22  # elements per scan chunk: bounded temporary memory on big arrays
+
+
+def check_lengths(train, validation) -> None:
+    """Raise ValueError when a lazy or tf.data source has no examples (empty arrays are left to
+    `check_arrays`, which names their shape)."""
+    for split, source in (("train", train), ("validation", validation)):
+        if source is not None and not isinstance(source, ArraySource) and len(source) == 0:
+            raise ValueError(
+                f"The {'training' if split == 'train' else split} data has no examples ({split} is an empty "
+                f"{type(source).__name__}): "
+                + ("pass at least one batch of examples." if split == "train"
+                   else "pass validation examples, or leave validation out (None).")
+            )
 
 
 def check_arrays(splits) -> None:

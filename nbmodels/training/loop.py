@@ -1,4 +1,9 @@
-"""`train(builder, data, config)` and `Run.resume()`: one code path for both."""
+"""`train(builder, data, config)` and `resume(run)`: one code path for both.
+
+The trainer owns the `Job` that trains a run in this process (builder, data, callbacks, the
+lease, the thread, the model) and hands it to the Run once through `Run.attach`; it writes the
+Run only through its public methods.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import keras
 
 from nbmodels.config import TrainConfig
 from nbmodels.runs import rundir
+from nbmodels.training import augment as augmentation
 from nbmodels.training import checkpoint, distribute
 from nbmodels.training.callback import RunCallback
 from nbmodels.training.inputs import TrainingData, as_training_data
@@ -19,13 +25,22 @@ from nbmodels.runs.run import Run
 
 
 @dataclasses.dataclass
-class _Job:
-    """Everything needed to (re)start a run in this process."""
+class Job:
+    """One run's training in this process: what (re)starts it, and what it leaves behind.
+
+    `Run.attach` hands it to the Run, which reads `model`, `error` and `thread` (the
+    `nbmodels.runs.run.TrainingJob` protocol); `resume` reuses the builder, data and callbacks.
+    """
 
     builder: object
     data: TrainingData
     config: TrainConfig
     callbacks: tuple
+    augment: keras.layers.Layer | None = None  # training-only layers on the device (training/augment.py)
+    model: keras.Model | None = None  # set once built
+    error: BaseException | None = None  # why training failed
+    thread: threading.Thread | None = None  # the background thread; None in the foreground
+    lease: rundir.Lease | None = None  # held while training, let go however it ends
 
 
 def train(
@@ -41,6 +56,7 @@ def train(
     callbacks=(),
     verbose: bool = True,
     info: dict | None = None,
+    augment=None,
 ) -> Run:
     """Train the model `builder()` makes on `data`, recording everything in a `Run`.
 
@@ -48,8 +64,10 @@ def train(
         builder: a function that returns a new `keras.Model`. It is called inside the
             distribution strategy's scope after the precision policy is set, which is why
             a built model cannot be passed.
-        data: an `nbmodels.data.Dataset`, an `(x, y)` tuple, or
-            `{"train": (x, y), "validation": (x, y)}`.
+        data: an `nbmodels.data.Dataset`, an `(x, y)` tuple (x may be a dict of named
+            arrays, y may be None when the model computes its own loss), a Source read by
+            index (`nbmodels.data.LazySource`), a `tf.data.Dataset` (resumed by replay: see
+            `nbmodels.data.sources`), or `{"train": ..., "validation": ...}` of those.
         config: a `TrainConfig`; the defaults train one epoch.
         loss, metrics: as for `model.compile`; default to the dataset's, else to what the
             builder's model was compiled with.
@@ -61,10 +79,13 @@ def train(
         verbose: show progress (a live HTML line in notebooks, text lines elsewhere).
         info: JSON-serializable facts to keep in the run's config.json (recipes record their
             name, size and dataset there, so a run loaded from disk can be resumed).
+        augment: a Keras layer stack (e.g. `keras.Sequential([keras.layers.RandomFlip()])`)
+            applied to each training batch on the device, in training only; not part of the
+            saved model, and resumed exactly. See `nbmodels.training.augment`.
 
     Returns:
         The `Run`. In the foreground a kernel interrupt (or Ctrl-C) stops training
-        cleanly: a checkpoint is saved, the status is 'interrupted' and `run.resume()`
+        cleanly: a checkpoint is saved, the status is 'interrupted' and `resume(run)`
         continues.
 
     Example:
@@ -82,7 +103,8 @@ def train(
     if not isinstance(config, TrainConfig):
         raise ValueError(f"train() takes a TrainConfig as config, not {type(config).__name__}.")
     _check_builder(builder)
-    job = _Job(builder, as_training_data(data, loss, metrics), config, tuple(callbacks))
+    augmentation.check_augment(augment)
+    job = Job(builder, as_training_data(data, loss, metrics), config, tuple(callbacks), augment)
     runtime = distribute.resolve(config)
     job.config.per_replica_batch_size(runtime.replicas)  # fail now, not in a thread
     run_root = root if runtime.is_chief else _scratch_root()
@@ -92,15 +114,55 @@ def train(
                    verbose=verbose)
 
 
-def resume_run(run: Run, builder=None, data=None, *, background=False, verbose=True) -> Run:
-    """See `Run.resume`."""
+def resume(run: Run, builder=None, data=None, *, background: bool = False, verbose: bool = True,
+           callbacks=None, augment=None) -> Run:
+    """Continue `run` from its last checkpoint: weights, optimizer state, step, data position,
+    history. It trains up to `run.config` (raise `run.config.steps` to train longer).
+
+    Args:
+        run: a `Run` that is stopped, interrupted, failed or diverged.
+        builder, data: what the run was trained with. In the process that trained it they are
+            remembered (`run.job`); a run loaded from disk needs both.
+        background: train in a thread and return at once; `run.wait()` blocks until it ends.
+        verbose: show progress, as `train()` does.
+        callbacks: extra Keras callbacks; by default the ones the run was started with in this
+            process (when builder and data are not given), else none.
+        augment: the training-only layer stack the run was started with (see `train`); by
+            default the one remembered in this process, else none.
+
+    Returns:
+        The same `Run`. A run that another process or thread still trains is refused with
+        `RunBusyError`, which names who holds it and how to stop it; a dead owner's run is
+        taken over.
+
+    Example:
+    >>> import keras, tempfile
+    >>> from nbmodels import Run, TrainConfig, data, resume, train
+    >>> digits = data.load("digits")
+    >>> def mlp():
+    ...     return keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    >>> class Interrupt(keras.callbacks.Callback):
+    ...     def on_train_batch_end(self, batch, logs=None):
+    ...         if batch == 3:
+    ...             raise KeyboardInterrupt  # what Jupyter's interrupt button delivers
+    >>> run = train(mlp, digits, TrainConfig(steps=8), callbacks=[Interrupt()], root=tempfile.mkdtemp(),
+    ...             verbose=False)
+    >>> run.status, run.step
+    ('interrupted', 4)
+    >>> loaded = Run.load(run.id, root=run.root)  # as another process reads it: no builder, no data
+    >>> resume(loaded, mlp, digits, verbose=False).status, loaded.step
+    ('finished', 8)
+    """
     # First the lease: a run that another process or thread still trains is refused
     # (RunBusyError says who holds it and how to stop it); a dead owner's is taken over.
     lease = rundir.Lease.take(run.path, run.id)
     try:
-        job = _resume_job(run, builder, data)
+        augmentation.check_augment(augment)
+        job = _resume_job(run, builder, data, callbacks)
+        if augment is not None:
+            job.augment = augment
         checkpoint.remove_leftovers(run.path)
-        run._clear_stop()
+        run.clear_stop()
         runtime = distribute.resolve(job.config)
     except BaseException:
         lease.release()
@@ -108,76 +170,83 @@ def resume_run(run: Run, builder=None, data=None, *, background=False, verbose=T
     return _launch(run, job, runtime, lease, resume=True, background=background, verbose=verbose)
 
 
-def _resume_job(run: Run, builder, data) -> _Job:
+def _resume_job(run: Run, builder, data, callbacks) -> Job:
     run.refresh()
     if run.status == "finished":
         raise ValueError(f"Run {run.id} finished all {run.total_steps} steps; there is nothing to resume.")
-    job = run._resume_with
-    if builder is not None or data is not None or job is None:
+    previous = run.job if isinstance(run.job, Job) else None
+    if builder is None and data is None and previous is not None:
+        job = Job(previous.builder, previous.data, run.config, previous.callbacks, previous.augment,
+                  model=previous.model)
+    else:
         if builder is None or data is None:
             raise ValueError(
                 f"Run {run.id} was not trained in this process, so it does not know its model and "
-                "data: call run.resume(builder, data) with the ones it was trained with."
+                "data: call nbmodels.resume(run, builder, data) with the ones it was trained with."
             )
         _check_builder(builder)
-        previous = job.data if job else None
-        job = _Job(builder, as_training_data(data, previous.loss if previous else None,
-                                             previous.metrics if previous else None), run.config, ())
+        known = previous.data if previous else None
+        job = Job(builder, as_training_data(data, known.loss if known else None,
+                                            known.metrics if known else None), run.config, (),
+                  previous.augment if previous else None)
+    if callbacks is not None:
+        job.callbacks = tuple(callbacks)
     return job
 
 
-def _launch(run: Run, job: _Job, runtime, lease: rundir.Lease, *, resume: bool, background: bool,
+def _launch(run: Run, job: Job, runtime, lease: rundir.Lease, *, resume: bool, background: bool,
             verbose: bool) -> Run:
     """Train under `lease`, which `_execute` releases however training ends."""
-    run._resume_with, run._lease = job, lease
+    job.lease = lease
+    run.attach(job)
     try:
         run.set_status("running", "resuming" if resume else "")
     except BaseException as error:
-        _fail(run, error)
-        _release(run)
+        _fail(run, job, error)
+        _release(run, job)
         raise
     if background:
-        run._thread = threading.Thread(
+        job.thread = threading.Thread(
             target=_execute, args=(run, job, runtime, resume, False), name=f"nbmodels-{run.id}", daemon=True
         )
-        run._thread.start()
+        job.thread.start()
         return run
     with Progress(run, enabled=verbose):
         _execute(run, job, runtime, resume, reraise=True)
     return run
 
 
-def _execute(run: Run, job: _Job, runtime, resume: bool, reraise: bool) -> None:
+def _execute(run: Run, job: Job, runtime, resume: bool, reraise: bool) -> None:
     """Build, compile, restore, fit; every way out leaves a status and, where it makes sense,
     a checkpoint, and lets go of the run's lease."""
     try:
         _train(run, job, runtime, resume)
     except BaseException as error:  # noqa: BLE001 - recorded, then raised again where someone sees it
-        _fail(run, error)
+        _fail(run, job, error)
         if reraise:
             raise
     finally:
-        _release(run)
+        _release(run, job)
 
 
-def _fail(run: Run, error: BaseException) -> None:
+def _fail(run: Run, job: Job, error: BaseException) -> None:
     """Record a failure as far as the disk allows; a full disk names itself in the message."""
-    run.error = error
+    job.error = error
     try:
         run.set_status("failed", rundir.describe_error(error, run.path))
     except OSError:
         pass  # the disk is full: the lease's last word (see `_release`) still tells readers
 
 
-def _release(run: Run) -> None:
+def _release(run: Run, job: Job) -> None:
     """Let go of the lease, leaving the final status in it: readers see how the run ended even
     when status.json could not be rewritten."""
-    if run._lease is not None:
-        run._lease.release(run.status, run.message)
-        run._lease = None
+    if job.lease is not None:
+        job.lease.release(run.status, run.message)
+        job.lease = None
 
 
-def _train(run: Run, job: _Job, runtime, resume: bool) -> None:
+def _train(run: Run, job: Job, runtime, resume: bool) -> None:
     config, data = job.config, job.data
     model = recorder = None
     try:
@@ -212,11 +281,11 @@ def _train(run: Run, job: _Job, runtime, resume: bool) -> None:
             _checkpoint_now(run, model, recorder)
             run.set_status(
                 "interrupted",
-                f"interrupted at step {recorder.step}; checkpoint saved: run.resume() continues",
+                f"interrupted at step {recorder.step}; checkpoint saved: nbmodels.resume(run) continues",
             )
 
 
-def _build(run: Run, job: _Job, runtime, total: int, resume: bool):
+def _build(run: Run, job: Job, runtime, total: int, resume: bool):
     """The compiled model, restored from the last checkpoint when resuming, and its step."""
     with distribute.precision_policy(runtime.precision), runtime.strategy.scope():
         model = job.builder()
@@ -229,6 +298,8 @@ def _build(run: Run, job: _Job, runtime, total: int, resume: bool):
         job.data.check_fits(model, loss)  # labels vs classes, example shape vs input: before step 1
         optimizer = make_optimizer(job.config, total)
         model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics), jit_compile=runtime.xla)
+        if job.augment is not None:
+            augmentation.attach(model, job.augment, job.data.example_features())
         start = 0
         latest = run.latest_checkpoint() if resume else None
         if latest is not None:
@@ -236,10 +307,8 @@ def _build(run: Run, job: _Job, runtime, total: int, resume: bool):
             start = checkpoint.restore(latest, model)
     if runtime.strategy_name == "multi_worker":
         _work_around_multi_worker_build(model, job.data, job.config, runtime)
-    run.model = model
-    if run.info.get("model") != model.name:
-        run.info["model"] = run.model_name = model.name
-        rundir.write_json_atomic(run.path / "config.json", {**run.info, "train_config": job.config.to_dict()})
+    job.model = model
+    run.set_model_name(model.name)
     return model, start
 
 
@@ -287,7 +356,8 @@ def _finish(run: Run, model, recorder) -> None:
         )
     elif step < recorder.total_steps:
         _checkpoint_now(run, model, recorder)
-        run.set_status("stopped", f"stopped at step {recorder.step} on request; checkpoint saved: run.resume() continues")
+        run.set_status("stopped", f"stopped at step {recorder.step} on request; checkpoint saved: "
+                                  "nbmodels.resume(run) continues")
     else:
         _checkpoint_now(run, model, recorder)
         run.set_status("finished")
@@ -311,7 +381,7 @@ def _loss_and_metrics(model, data: TrainingData):
         compiled = keras.saving.deserialize_keras_object(model.get_compile_config())
         loss = loss if loss is not None else compiled.get("loss")
         metrics = metrics or compiled.get("metrics") or ()
-    if loss is None:
+    if loss is None and data.has_targets:  # without targets the model computes its own loss (add_loss)
         raise ValueError(
             "train() needs a loss: pass loss=... (e.g. 'sparse_categorical_crossentropy'), compile the "
             "model in the builder, or pass an nbmodels.data.Dataset, which knows its own."
@@ -332,8 +402,7 @@ def _ensure_built(model, data: TrainingData) -> None:
     """Subclassed models create their variables on the first call; a checkpoint needs them."""
     if model.built:
         return
-    sample = keras.tree.map_structure(lambda a: a[:1], data.x)
-    model(sample, training=False)
+    model(data.example_features(), training=False)
 
 
 def _work_around_multi_worker_build(model, data: TrainingData, config: TrainConfig, runtime) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 import time
 
+from nbmodels.runs.formatting import progress_line
+
 
 def _in_notebook() -> bool:
     shell = sys.modules.get("IPython")
@@ -55,9 +57,4 @@ class Progress:
         if self._handle is not None:
             self._handle.update(self.run)
         else:
-            line = self.run.summary()
-            if self.run.active and self.run.eta_seconds is not None:
-                from nbmodels.runs.run import format_seconds
-
-                line += f" ETA {format_seconds(self.run.eta_seconds)}"
-            print(line, flush=True)
+            print(progress_line(self.run), flush=True)

@@ -5,9 +5,10 @@ import html
 
 import pytest
 
+from nbmodels.checks import ConfigError
 from nbmodels.config import FIELDS, TrainConfig
 from nbmodels.dashboards import ConfigForm
-from nbmodels.dashboards.form import FIELD_SPECS, GENERAL, config_from_form, form_values
+from nbmodels.dashboards.form import FIELD_SPECS, GENERAL, config_from_form, form_values, from_widget_value
 
 # A valid non-default value for every field (with what its combination rules need).
 NON_DEFAULT = {
@@ -104,3 +105,15 @@ def test_several_errors_show_at_once_and_batch_must_split_over_replicas():
     form.replicas = 2
     assert form.errors == {}
     assert GENERAL == ""
+
+
+def test_errors_are_placed_by_their_field_not_by_what_the_message_names_first():
+    # The message starts with lr_schedule (the reason), but warmup_steps is the field to change:
+    # the form reads ConfigError.field instead of parsing the text.
+    config, errors = config_from_form({**form_values(TrainConfig()), "warmup_steps": 5})
+    assert config is None and list(errors) == ["warmup_steps"]
+    assert errors["warmup_steps"].startswith("lr_schedule='constant' has no warmup: warmup_steps=5 only applies")
+    # Text a widget cannot turn into a number is a ConfigError for its field too.
+    with pytest.raises(ConfigError) as caught:
+        from_widget_value(next(spec for spec in FIELD_SPECS if spec.name == "steps"), "a lot")
+    assert (caught.value.field, caught.value.value) == ("steps", "a lot")

@@ -207,3 +207,26 @@ def test_import_and_offline_loads_stay_light():
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines() == ["[]", "[]"]
+
+
+def test_a_retrieval_loader_with_named_features_and_a_lazy_loader_register_and_load(isolated_registry):
+    @data.register("pairs", description="Positive user-item pairs.", task="retrieval", source="generated")
+    def pairs(*, n=6):
+        users = np.arange(n, dtype="int32")
+        return data.Dataset(task="retrieval", train=({"user": users, "item": users % 3}, None))
+
+    @data.register("lazy_rows", description="Rows read by index.", task="regression", source="generated")
+    def lazy_rows():
+        return data.Dataset(task="regression", train=data.LazySource(
+            100, load_row=lambda i: (np.full(4, i, "float32"), np.float32(i))))
+
+    ds = data.load("pairs", n=4)
+    assert (ds.name, ds.loss, ds.metrics, ds.input_shape) == ("pairs", "", (), {"user": (), "item": ()})
+    assert ds.summary() == (
+        "pairs: retrieval, train x {user: () int32, item: () int32} -> no y, 4 examples, no validation, "
+        "source generated"
+    )
+    assert data.load("lazy_rows").summary() == (
+        "lazy_rows: regression, train x (4,) float32 -> y () float32, 100 examples (LazySource), no validation, "
+        "source generated"
+    )

@@ -1,6 +1,8 @@
 """BPETokenizer: trained byte-level BPE; lossless on any text, saved and loaded like CharTokenizer."""
 
 import doctest
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -46,6 +48,19 @@ def test_save_and_load_any_tokenizer(tmp_path, tokenizer):
     (tmp_path / "junk.json").write_text('{"class_name": "Nope", "config": {}}')
     with pytest.raises(ValueError, match="does not hold a saved tokenizer"):
         load_tokenizer(tmp_path / "junk.json")
+
+
+def test_load_tokenizer_reads_subword_files_in_a_fresh_process(tmp_path, tokenizer):
+    # What GPT.load_assets does: import load_tokenizer alone, then read a BPE file. The
+    # BPETokenizer class must be registered by that import, not by an earlier one in this process.
+    tokenizer.save(tmp_path / "bpe.json")
+    script = (
+        "import sys; from nbmodels.data.text.tokenizers import load_tokenizer; "
+        "print(type(load_tokenizer(sys.argv[1])).__name__)"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "bpe.json")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "BPETokenizer"
 
 
 def test_bad_arguments_are_clear(tokenizer):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from nbmodels import data
-from nbmodels.data.text import tokenizers
-from nbmodels.data.text.tokenizers import UNKNOWN_TOKEN, CharTokenizer
+from nbmodels.data.text import _tokenizer, tokenizers
+from nbmodels.data.text.tokenizers import UNKNOWN_TOKEN, CharTokenizer, Tokenizer
 
 
 def test_round_trip_on_the_embedded_corpus():
@@ -142,5 +142,27 @@ def test_load_refuses_other_json(tmp_path):
         CharTokenizer.load(path)
 
 
-def test_docstring_examples_run():
-    assert doctest.testmod(tokenizers, optionflags=doctest.ELLIPSIS).failed == 0
+def test_any_tokenizer_subclass_is_saved_and_loaded_by_its_class_name(tmp_path):
+    class ReversedCharTokenizer(CharTokenizer):
+        def encode(self, text):
+            return super().encode(text[::-1])
+
+    tokenizer = ReversedCharTokenizer(["a", "b"])
+    tokenizer.save(tmp_path / "reversed.json")
+    for reader in (Tokenizer.load, CharTokenizer.load, ReversedCharTokenizer.load, tokenizers.load_tokenizer):
+        loaded = reader(tmp_path / "reversed.json")
+        assert type(loaded) is ReversedCharTokenizer and loaded == tokenizer
+    CharTokenizer(["a"]).save(tmp_path / "char.json")
+    with pytest.raises(ValueError, match="holds a CharTokenizer, not a ReversedCharTokenizer"):
+        ReversedCharTokenizer.load(tmp_path / "char.json")
+
+
+def test_a_second_tokenizer_class_of_the_same_name_is_refused():
+    with pytest.raises(ValueError, match="Tokenizer class name 'CharTokenizer' is taken by nbmodels.data.text"):
+        type("CharTokenizer", (Tokenizer,), {})
+
+
+@pytest.mark.parametrize("module", [tokenizers, _tokenizer])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

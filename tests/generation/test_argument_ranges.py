@@ -3,7 +3,7 @@
 Before the fix `max_new_tokens=2**31` wrapped around in an int32 tensor and silently gave one
 token, `10**30` failed inside TensorFlow, `seed=2**61` silently gave the same text as seed 0,
 a huge `num_beams` failed while allocating, and a temperature of 1e-50 overflowed float32 into a
-raw TensorFlow error. Now each is one ValueError that names the
+raw TensorFlow error. Now each is one ValueError (a ConfigError) that names the
 argument, the value, the allowed range and the fix, raised before anything is compiled.
 """
 
@@ -29,11 +29,11 @@ def model():
 
 BAD = [
     # max_new_tokens: wraps in int32, fails in TensorFlow, or means nothing.
-    (dict(max_new_tokens=2**31), r"max_new_tokens=2147483648 is not allowed; it must be an integer from 1 to "
+    (dict(max_new_tokens=2**31), r"max_new_tokens=2147483648 is not allowed: it must be a whole number from 1 to "
                                  r"1,073,741,808 \(.*\)\. Pass how many tokens"),
-    (dict(max_new_tokens=10**30), r"max_new_tokens=10{30} is not allowed; .* from 1 to 1,073,741,808"),
+    (dict(max_new_tokens=10**30), r"max_new_tokens=10{30} is not allowed: .* from 1 to 1,073,741,808"),
     (dict(max_new_tokens=MAX_NEW_TOKENS + 1), r"max_new_tokens=1073741809 is not allowed"),
-    (dict(max_new_tokens=0), r"max_new_tokens=0 is not allowed; it must be an integer from 1 to"),
+    (dict(max_new_tokens=0), r"max_new_tokens=0 is not allowed: it must be a whole number from 1 to"),
     (dict(max_new_tokens=-5), r"max_new_tokens=-5 is not allowed"),
     (dict(max_new_tokens=True), r"max_new_tokens=True is not allowed"),
     (dict(max_new_tokens=8.0), r"max_new_tokens=8.0 is not allowed"),
@@ -41,30 +41,30 @@ BAD = [
     (dict(max_new_tokens=None), r"max_new_tokens=None is not allowed"),
     (dict(max_new_tokens=np.int64(2**40)), r"max_new_tokens=.*1099511627776.* is not allowed"),
     # seed: two int32 halves of 31 and 30 bits; more bits used to be dropped silently.
-    (dict(seed=2**61), r"seed=2305843009213693952 is not allowed; it must be an integer from 0 to "
+    (dict(seed=2**61), r"seed=2305843009213693952 is not allowed: it must be a whole number from 0 to "
                        r"2,305,843,009,213,693,951 \(.*\)\. Pass a smaller seed"),
     (dict(seed=10**30), r"seed=10{30} is not allowed"),
     (dict(seed=-1), r"seed=-1 is not allowed"),
     (dict(seed=1.5), r"seed=1.5 is not allowed"),
     (dict(seed=False), r"seed=False is not allowed"),
     # num_beams: one row per beam; more beams than tokens only multiplies memory.
-    (dict(sampler="beam", num_beams=2**31), r"num_beams=2147483648 is not allowed; .* from 1 to 12 "
+    (dict(sampler="beam", num_beams=2**31), r"num_beams=2147483648 is not allowed: .* from 1 to 12 "
                                             r"\(the vocabulary size.*\)\. Pass fewer beams"),
     (dict(sampler=Beam(VOCABULARY + 1), max_new_tokens=2), r"num_beams=13 is not allowed"),
-    (dict(sampler="beam", num_beams=0), r"Beam: num_beams=0 is not allowed; it must be an integer >= 1"),
-    (dict(sampler="beam", num_beams=2.0), r"Beam: num_beams=2.0 is not allowed"),
-    (dict(sampler="beam", num_beams=True), r"Beam: num_beams=True is not allowed"),
+    (dict(sampler="beam", num_beams=0), r"Beam.num_beams=0 is not allowed: it must be a whole number >= 1"),
+    (dict(sampler="beam", num_beams=2.0), r"Beam.num_beams=2.0 is not allowed"),
+    (dict(sampler="beam", num_beams=True), r"Beam.num_beams=True is not allowed"),
     # top_k and top_n.
-    (dict(sampler="top_k", top_k=0), r"TopK: top_k=0 is not allowed; it must be an integer >= 1"),
-    (dict(sampler="top_k", top_k=2.5), r"TopK: top_k=2.5 is not allowed"),
-    (dict(top_n=-1), r"top_n=-1 is not allowed; it must be an integer from 0 to 12 \(the vocabulary size\)"),
+    (dict(sampler="top_k", top_k=0), r"TopK.top_k=0 is not allowed: it must be a whole number >= 1"),
+    (dict(sampler="top_k", top_k=2.5), r"TopK.top_k=2.5 is not allowed"),
+    (dict(top_n=-1), r"top_n=-1 is not allowed: it must be a whole number from 0 to 12 \(the vocabulary size\)"),
     (dict(top_n=2**31), r"top_n=2147483648 is not allowed"),
     (dict(top_n=1.0), r"top_n=1.0 is not allowed"),
     # Float options near float32's limits: logits / 1e-50 overflowed into a raw TensorFlow error.
-    (dict(sampler="temperature", temperature=1e-50), r"Temperature: temperature=1e-50 is not allowed; it must be "
-                                                     r"in \[1e-06, inf\)\. For the most likely token every time, "
+    (dict(sampler="temperature", temperature=1e-50), r"Temperature.temperature=1e-50 is not allowed: it must be "
+                                                     r"a finite number >= 1e-06\. For the most likely token every time, "
                                                      r"use sampler='greedy'"),
-    (dict(sampler="top_p", temperature=1e-40), r"TopP: temperature=1e-40 is not allowed"),
+    (dict(sampler="top_p", temperature=1e-40), r"TopP.temperature=1e-40 is not allowed"),
 ]
 
 
@@ -81,7 +81,7 @@ def test_out_of_range_arguments_are_one_clear_value_error_at_the_call(options, m
 
 @pytest.mark.parametrize("chunk_size", [0, -1, True, 2.0, None])
 def test_chunk_size_must_be_a_positive_integer(model, chunk_size):
-    with pytest.raises(ValueError, match=rf"chunk_size={chunk_size!r} is not allowed; it must be an integer >= 1"):
+    with pytest.raises(ValueError, match=rf"chunk_size={chunk_size!r} is not allowed: it must be a whole number >= 1"):
         stream(model, [1, 2, 3], chunk_size=chunk_size)
 
 

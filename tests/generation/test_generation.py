@@ -194,7 +194,7 @@ def test_compiled_loop_is_reused_not_retraced(model):  # XLA
         ("", {}, "Prompt 0 is empty"),
         (["to be", ""], {}, "Prompt 1 is empty"),
         ("t" * 17, {}, r"Prompt 0 has 17 tokens, more than the model's context \(sequence_length=16\)"),
-        ("to be", {"sampler": "top_p", "top_p": 0.0}, r"top_p=0.0 is not allowed; it must be in \(0.0, 1.0\]"),
+        ("to be", {"sampler": "top_p", "top_p": 0.0}, r"top_p=0.0 is not allowed: it must be a finite number > 0 and <= 1"),
         ("to be", {"sampler": "top_p", "top_p": 1.5}, r"top_p=1.5 is not allowed"),
         ("to be", {"sampler": "temperature", "temperature": 0}, r"temperature=0 is not allowed"),
         ("to be", {"sampler": "top_k", "temperature": -1.0}, r"temperature=-1.0 is not allowed"),

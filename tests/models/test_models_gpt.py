@@ -9,7 +9,7 @@ import pytest
 
 from nbmodels.models import GPT, GPTConfig
 from nbmodels.models.text import gpt
-from tests.harness import mixed_precision
+from tests.harness import check_model
 
 VOCABULARY = 11
 
@@ -51,15 +51,23 @@ def test_future_tokens_never_change_past_logits():
 
 
 @pytest.mark.parametrize("tie_weights", [True, False])
-def test_keras_file_round_trip_gives_the_same_logits(tmp_path, tie_weights):
-    keras.utils.set_random_seed(0)
-    model = tiny(tie_weights=tie_weights)
-    x = token_ids()
-    path = os.path.join(tmp_path, "gpt.keras")
-    model.save(path)
-    restored = keras.saving.load_model(path)
-    assert isinstance(restored, GPT) and restored.config == model.config
-    np.testing.assert_allclose(np.asarray(restored(x)), np.asarray(model(x)), atol=1e-6)
+def test_passes_the_model_checks(tie_weights):
+    # Build, symbolic and eager calls, .keras round trip (same logits), a fit step with and
+    # without XLA, and mixed_bfloat16 (finite float32 logits, finite loss): tests/harness.py.
+    sequence = token_ids(length=9)  # next-token targets: each position predicts the next id
+    checked = check_model(
+        lambda: tiny(tie_weights=tie_weights),
+        sequence[:, :-1],
+        sequence[:, 1:],
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        expected_output_shape=(2, 8, VOCABULARY),
+    )
+    assert isinstance(checked.restored, GPT) and checked.restored.config == checked.model.config
+    mixed = checked.mixed_precision_model
+    assert mixed.blocks[0].compute_dtype == "bfloat16"
+    logits, scores = mixed(token_ids(), return_attention_scores=True)
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+    assert np.all(np.isfinite(np.asarray(logits))) and np.all(np.isfinite(np.asarray(scores)))
 
 
 @pytest.mark.parametrize("kind", ["char", "bpe"])
@@ -104,16 +112,6 @@ def test_tied_output_projection_survives_int8_quantization():
     after = np.asarray(model(x))
     assert after.dtype == np.float32
     assert np.abs(after - before).max() < 0.1 * np.abs(before).max()
-
-
-def test_mixed_bfloat16_gives_finite_float32_logits():
-    with mixed_precision("mixed_bfloat16"):
-        for tie_weights in (True, False):
-            model = tiny(tie_weights=tie_weights)
-            logits, scores = model(token_ids(), return_attention_scores=True)
-            assert model.blocks[0].compute_dtype == "bfloat16"
-            assert keras.backend.standardize_dtype(logits.dtype) == "float32"
-            assert np.all(np.isfinite(np.asarray(logits))) and np.all(np.isfinite(np.asarray(scores)))
 
 
 def test_learns_to_predict_a_repeated_sequence():

@@ -2,7 +2,6 @@
 training on key_token until it is right and its attention lands on the key token."""
 
 import doctest
-import os
 
 import keras
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 from nbmodels import TrainConfig, data, train
 from nbmodels.models import TextClassifier, TextClassifierConfig
 from nbmodels.models.text import classifier as text_classifier_module
-from tests.harness import mixed_precision
+from tests.harness import check_model
 
 
 def tiny(**overrides):
@@ -48,25 +47,18 @@ def test_padding_changes_nothing(pooling):
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
-def test_keras_file_round_trip_gives_the_same_logits(tmp_path, pooling):
-    keras.utils.set_random_seed(0)
-    model = tiny(pooling=pooling)
-    x = token_ids()
-    path = os.path.join(tmp_path, "classifier.keras")
-    model.save(path)
-    restored = keras.saving.load_model(path)
-    assert isinstance(restored, TextClassifier) and restored.config == model.config
-    np.testing.assert_allclose(np.asarray(restored(x)), np.asarray(model(x)), atol=1e-6)
-
-
-def test_mixed_bfloat16_gives_finite_float32_logits():
-    with mixed_precision("mixed_bfloat16"):
-        for pooling in ("cls", "mean"):
-            model = tiny(pooling=pooling)
-            logits = model(token_ids())
-            assert model.blocks[0].compute_dtype == "bfloat16"
-            assert keras.backend.standardize_dtype(logits.dtype) == "float32"
-            assert np.all(np.isfinite(np.asarray(logits)))
+def test_passes_the_model_checks(pooling):
+    # Build, symbolic and eager calls, .keras round trip (same logits), a fit step with and
+    # without XLA, and mixed_bfloat16 (finite float32 logits, finite loss): tests/harness.py.
+    checked = check_model(
+        lambda: tiny(pooling=pooling),
+        token_ids(),
+        np.array([0, 2], "int32"),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        expected_output_shape=(2, 3),
+    )
+    assert isinstance(checked.restored, TextClassifier) and checked.restored.config == checked.model.config
+    assert checked.mixed_precision_model.blocks[0].compute_dtype == "bfloat16"
 
 
 def test_presets():

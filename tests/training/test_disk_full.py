@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from nbmodels import Run, TrainConfig, train
+from nbmodels import Run, TrainConfig, resume, train
 from nbmodels.runs.run import list_runs
 from tests.conftest import make_mlp
 
@@ -117,7 +117,7 @@ def test_a_full_disk_fails_the_run_for_every_reader_and_leaves_no_debris(site, r
     (path / ".status.json.4242.tmp").write_text('{"stat')
     last = int(kept[-1].name.split("-")[1])
     loaded.config = loaded.config.replace(steps=last + 10)
-    loaded.resume(make_mlp, xor_data, verbose=False)
+    resume(loaded, make_mlp, xor_data, verbose=False)
     assert Run.load(run_id).status == "finished"
     assert not list(path.glob("checkpoints/.tmp-*")) and not list(path.glob(".*.tmp"))
     assert [e["step"] for e in Run.load(run_id).history] == list(range(1, last + 11))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from nbmodels import Run, TrainConfig
+from nbmodels import Run, TrainConfig, resume
 from nbmodels.runs import rundir
 from nbmodels import RunBusyError
 from nbmodels.runs.run import list_runs
@@ -57,7 +57,7 @@ def test_resume_of_a_run_another_process_trains_is_refused_and_a_dead_owner_take
         checkpoint_step = int(intruder.latest_checkpoint().name.split("-")[1])
         intruder.config = intruder.config.replace(steps=checkpoint_step + 5)
         with pytest.raises(RunBusyError) as refusal:
-            intruder.resume(scripts.builder, scripts.xor_data(), verbose=False)
+            resume(intruder, scripts.builder, scripts.xor_data(), verbose=False)
         message = str(refusal.value)
         assert f"process {process.pid} on host {socket.gethostname()}" in message
         assert f"nbmodels runs stop {run_id}" in message and f"kill {process.pid}" in message
@@ -75,7 +75,7 @@ def test_resume_of_a_run_another_process_trains_is_refused_and_a_dead_owner_take
     assert run.status == "interrupted"
     checkpoint_step = int(run.latest_checkpoint().name.split("-")[1])
     run.config = run.config.replace(steps=checkpoint_step + 30)
-    run.resume(scripts.builder, scripts.xor_data(), verbose=False)
+    resume(run, scripts.builder, scripts.xor_data(), verbose=False)
     assert run.status == "finished"
     assert_one_writer(events_of(run_id))
     assert [e["step"] for e in Run.load(run_id).history] == list(range(1, checkpoint_step + 31))
@@ -94,9 +94,9 @@ def test_a_run_this_process_trains_is_refused_to_other_threads_and_the_dashboard
     wait_for(lambda: run.step >= 5)
 
     with pytest.raises(RunBusyError, match="this process .*run.request_stop"):
-        Run.load(run.id).resume(make_mlp, xor_data, verbose=False)  # another Run object, same process
+        resume(Run.load(run.id), make_mlp, xor_data, verbose=False)  # another Run object, same process
     with pytest.raises(RunBusyError, match="this process"):
-        run.resume(verbose=False)  # the very Run whose thread trains
+        resume(run, verbose=False)  # the very Run whose thread trains
     errors = []
     racer = threading.Thread(target=lambda: errors.append(_resume_error(run.id, xor_data)))
     racer.start()
@@ -108,8 +108,8 @@ def test_a_run_this_process_trains_is_refused_to_other_threads_and_the_dashboard
     run.request_stop()
     assert run.wait(timeout=120) == "stopped"
     assert_one_writer(events_of(run.id))
-    run._resume_with.config = run.config.replace(steps=run.step + 10)
-    run.resume(verbose=False)  # the lease was let go with the thread
+    run.config = run.config.replace(steps=run.step + 10)
+    resume(run, verbose=False)  # the lease was let go with the thread
     assert run.status == "finished"
     assert [e["step"] for e in Run.load(run.id).history] == list(range(1, run.step + 1))
     board.close()
@@ -117,7 +117,7 @@ def test_a_run_this_process_trains_is_refused_to_other_threads_and_the_dashboard
 
 def _resume_error(run_id, data):
     try:
-        Run.load(run_id).resume(make_mlp, data, background=True, verbose=False)
+        resume(Run.load(run_id), make_mlp, data, background=True, verbose=False)
     except Exception as error:  # noqa: BLE001 - the test inspects it
         return error
     return None

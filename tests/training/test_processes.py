@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nbmodels import Run
+from nbmodels import Run, resume
 from nbmodels.cli import main as cli
 from tests.training import scripts
 
@@ -61,9 +61,8 @@ def test_killed_process_leaves_a_readable_resumable_run(runs_root, capsys):
     checkpoint_step = int(run.latest_checkpoint().name.split("-")[1])
     assert run.step >= checkpoint_step  # events after the checkpoint exist; resume drops them
 
-    run._resume_with = None
     run.config = run.config.replace(steps=checkpoint_step + 30)
-    run.resume(scripts.builder, scripts.xor_data(), verbose=False)
+    resume(run, scripts.builder, scripts.xor_data(), verbose=False)
     assert run.status == "finished"
     steps = [e["step"] for e in Run.load(run_id).history]
     assert steps == list(range(1, checkpoint_step + 31))

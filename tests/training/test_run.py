@@ -96,7 +96,7 @@ def test_stop_request_crosses_processes_through_a_file(runs_root):
     assert not run.stop_requested
     other.request_stop()
     assert run.stop_requested and (run.path / "stop").exists()
-    run._clear_stop()  # what a resume does
+    run.clear_stop()  # what a resume does
     assert not run.stop_requested and not Run.load(run.id).stop_requested
 
 

@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from nbmodels import Run, TrainConfig, train
+from nbmodels import Run, TrainConfig, resume, train
 from nbmodels.runs import rundir
-from tests.conftest import make_mlp
+from tests.conftest import kernel_interrupt_at, make_mlp
 
 
 def weights(model):
@@ -54,31 +54,25 @@ def test_per_batch_values_are_recovered_from_running_means(runs_root, xor_data):
     np.testing.assert_allclose(running, truth.means, rtol=1e-5)
 
 
-def test_interrupt_then_resume_equals_uninterrupted_run(runs_root, xor_data):
+@pytest.mark.parametrize("where", ["same process", "loaded from disk"])
+def test_interrupt_then_resume_equals_uninterrupted_run(runs_root, xor_data, where):
     config = TrainConfig(steps=60, batch_size=32, validate_every=25, checkpoint_every=10, seed=3)
     builder = lambda: make_mlp(dropout=0.2)  # noqa: E731 - dropout: the RNG state must resume too
     reference = train(builder, xor_data, config, verbose=False)
 
     stop_at = int(np.random.default_rng(7).integers(5, 55))
 
-    class KernelInterrupt(keras.callbacks.Callback):
-        """Delivers a real SIGINT, as Jupyter's interrupt button does, at one step."""
-
-        def on_train_batch_begin(self, batch, logs=None):
-            if self.model.optimizer.iterations.numpy() == stop_at:
-                signal.raise_signal(signal.SIGINT)
-
-    # A kernel interrupt arrives as KeyboardInterrupt (Python's own handler, which ipykernel keeps);
-    # install it in case an earlier test in this process left another one behind.
     handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        run = train(builder, xor_data, config, callbacks=[KernelInterrupt()], verbose=False)
+        run = train(builder, xor_data, config, callbacks=[kernel_interrupt_at(stop_at)], verbose=False)
     finally:
         signal.signal(signal.SIGINT, handler)
     assert run.status == "interrupted", (run.status, run.message, stop_at, handler)
     assert run.step == stop_at and run.latest_checkpoint().name == f"step-{stop_at:09d}"
-    run._resume_with.callbacks = ()
-    run.resume(verbose=False)
+    if where == "same process":  # the run remembers its builder and data (run.job)
+        resume(run, callbacks=(), verbose=False)  # without the interrupter
+    else:  # as another process would: a Run read from disk, given its builder and data
+        run = resume(Run.load(run.id), builder, xor_data, verbose=False)
     assert run.status == "finished"
     for got, want in zip(weights(run.model), weights(reference.model), strict=True):
         np.testing.assert_allclose(got, want, atol=1e-6)
@@ -98,8 +92,8 @@ def test_stop_request_from_another_thread_stops_with_checkpoint(runs_root, xor_d
     assert run.latest_checkpoint().name == f"step-{run.step:09d}"
     assert "resume" in run.message
     # and it resumes: the stop file no longer stops it
-    run._resume_with.config = run.config.replace(steps=run.step + 30)
-    run.resume(verbose=False)
+    run.config = run.config.replace(steps=run.step + 30)
+    resume(run, verbose=False)
     assert run.status == "finished" and run.step == run.history[-1]["step"]
 
 
@@ -152,7 +146,7 @@ def test_resume_of_a_loaded_run_needs_its_builder_and_data(runs_root, xor_data):
     run = train(make_mlp, xor_data, TrainConfig(steps=5, batch_size=32), verbose=False)
     loaded = Run.load(run.id)
     with pytest.raises(ValueError, match="nothing to resume"):
-        loaded.resume()
+        resume(loaded)
     rundir.write_json_atomic(run.path / "status.json", {"status": "stopped"})
     with pytest.raises(ValueError, match="builder, data"):
-        Run.load(run.id).resume()
+        resume(Run.load(run.id))

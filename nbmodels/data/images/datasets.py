@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nbmodels.data._checks import check_bool, check_fraction, check_int
+from nbmodels.checks import check_bool, check_fraction, check_int
 from nbmodels.data.network import network_errors
 from nbmodels.data.registry import Dataset, register
 from nbmodels.data.splits import shuffled_split
@@ -34,9 +34,10 @@ def digits(*, validation_split: float = 0.2, seed: int = 0, flatten: bool = True
     >>> ds.input_shape, ds.train[0].dtype.name, float(ds.train[0].max())
     ((8, 8, 1), 'float32', 1.0)
     """
-    validation_split = check_fraction("validation_split", validation_split)
-    seed = check_int("seed", seed, minimum=0)
-    flatten = check_bool("flatten", flatten)
+    owner = "load('digits')"
+    validation_split = check_fraction(owner, "validation_split", validation_split)
+    seed = check_int(owner, "seed", seed, minimum=0)
+    flatten = check_bool(owner, "flatten", flatten)
     from sklearn.datasets import load_digits  # heavy; only when digits are asked for
 
     bunch = load_digits()
@@ -44,7 +45,7 @@ def digits(*, validation_split: float = 0.2, seed: int = 0, flatten: bool = True
     if not flatten:
         x = x.reshape(-1, 8, 8, 1)
     y = bunch.target.astype(np.int32)
-    train, validation = shuffled_split(x, y, validation_split=validation_split, seed=seed)
+    train, validation = shuffled_split(x, y, validation_split=validation_split, seed=seed, owner=owner)
     return Dataset(
         task="classification",
         train=train,

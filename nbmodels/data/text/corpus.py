@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nbmodels.data._checks import check_fraction, check_int
+from nbmodels.checks import check_fraction, check_int
 from nbmodels.data.network import fetch
 from nbmodels.data.registry import Dataset
 
@@ -92,9 +92,9 @@ def char_windows(text: str, *, context: int = 64, stride: int | None = None, val
     """
     if not isinstance(text, str) or not text:
         raise ValueError("char_windows needs a non-empty string of text.")
-    context = check_int("context", context, minimum=2)
-    stride = context if stride is None else check_int("stride", stride, minimum=1)
-    validation_split = check_fraction("validation_split", validation_split)
+    context = check_int("char_windows", "context", context, minimum=2)
+    stride = context if stride is None else check_int("char_windows", "stride", stride, minimum=1)
+    validation_split = check_fraction("char_windows", "validation_split", validation_split)
 
     codepoints = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
     vocab = np.unique(codepoints)  # sorted, so ids are stable for a given text

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nbmodels.data._checks import check_fraction, check_int
+from nbmodels.checks import ConfigError, check_fraction, check_int
 from nbmodels.data.network import network_errors
 from nbmodels.data.registry import Dataset, register
 from nbmodels.data.splits import shuffled_split
@@ -79,17 +79,18 @@ def key_token(
     >>> int(ds.ground_truth["key_token_ids"][y[row]]) == int(key)
     True
     """
-    n = check_int("n", n, minimum=2)
-    sequence_length = check_int("sequence_length", sequence_length, minimum=1)
-    num_classes = check_int("num_classes", num_classes, minimum=2)
-    vocabulary_size = check_int("vocabulary_size", vocabulary_size, minimum=1)
+    owner = "load('key_token')"
+    n = check_int(owner, "n", n, minimum=2)
+    sequence_length = check_int(owner, "sequence_length", sequence_length, minimum=1)
+    num_classes = check_int(owner, "num_classes", num_classes, minimum=2)
+    vocabulary_size = check_int(owner, "vocabulary_size", vocabulary_size, minimum=1)
     if vocabulary_size < num_classes + 2:
-        raise ValueError(
-            f"vocabulary_size={vocabulary_size!r} is not allowed with num_classes={num_classes}; it must be >= "
-            f"{num_classes + 2} (id 0 for padding, {num_classes} key ids, at least one filler id)."
-        )
-    validation_split = check_fraction("validation_split", validation_split)
-    seed = check_int("seed", seed, minimum=0)
+        allowed = f"it must be >= {num_classes + 2} (id 0 for padding, {num_classes} key ids, at least one filler id)"
+        raise ConfigError(owner, "vocabulary_size", vocabulary_size, allowed, message=(
+            f"{owner}.vocabulary_size={vocabulary_size!r} is not allowed with num_classes={num_classes}: {allowed}."
+        ))
+    validation_split = check_fraction(owner, "validation_split", validation_split)
+    seed = check_int(owner, "seed", seed, minimum=0)
 
     padding_id = 0
     key_token_ids = np.arange(1, num_classes + 1, dtype=np.int32)  # key_token_ids[c] means class c
@@ -98,7 +99,7 @@ def key_token(
     y = (np.arange(n) % num_classes).astype(np.int32)  # balanced; the split shuffles
     positions = rng.integers(0, sequence_length, size=n)
     x[np.arange(n), positions] = key_token_ids[y]
-    train, validation = shuffled_split(x, y, validation_split=validation_split, seed=seed)
+    train, validation = shuffled_split(x, y, validation_split=validation_split, seed=seed, owner=owner)
     return Dataset(
         task="classification",
         train=train,
@@ -178,8 +179,8 @@ def imdb(*, num_words: int = 20000, sequence_length: int = 256) -> Dataset:
     >>> ds.train[0].shape, ds.num_classes  # doctest: +SKIP
     ((25000, 128), 2)
     """
-    num_words = check_int("num_words", num_words, minimum=4)
-    sequence_length = check_int("sequence_length", sequence_length, minimum=1)
+    num_words = check_int("load('imdb')", "num_words", num_words, minimum=4)
+    sequence_length = check_int("load('imdb')", "sequence_length", sequence_length, minimum=1)
     import keras  # heavy; only when IMDB is asked for
 
     with network_errors("imdb", TEXT_CLASSIFICATION_ALTERNATIVE):

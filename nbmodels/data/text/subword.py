@@ -26,7 +26,7 @@ from typing import Iterable
 
 import numpy as np
 
-from nbmodels.data.text.tokenizers import Tokenizer
+from nbmodels.data.text._tokenizer import Tokenizer
 
 END_OF_TEXT = "<|endoftext|>"  # GPT-2's document separator, id 0 here
 

@@ -13,8 +13,9 @@ happens to them:
   always id 0, and decode back to `"\\ufffd"`.
 
 `BPETokenizer` (in `nbmodels.data.text.subword`, the optional `tokenizers` package) is a trained
-byte-level BPE with the same interface. This module imports numpy only, so
-`import nbmodels.data` stays light.
+byte-level BPE with the same interface. Both derive from `Tokenizer` (in `_tokenizer`), and
+`load_tokenizer` reads either back. These modules import numpy only (`tokenizers` loads with
+the first BPETokenizer), so `import nbmodels.data` stays light.
 
 Example:
 
@@ -32,11 +33,15 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Iterable, Sequence
 
 import numpy as np
+
+# Defining a tokenizer class registers it for `Tokenizer.load`; importing `subword` here makes
+# `load_tokenizer` read every built-in kind.
+from nbmodels.data.text import subword  # noqa: F401
+from nbmodels.data.text._tokenizer import Tokenizer
 
 UNKNOWN_TOKEN = "\ufffd"
 UNKNOWN_MODES = ("error", "token")
@@ -57,100 +62,6 @@ def _check_unknown(unknown) -> str:
     return unknown
 
 
-class Tokenizer:
-    """What every nbmodels tokenizer shares: batches, JSON files and equality.
-
-    A subclass implements `vocabulary_size`, `encode(text) -> int32 ids`, `decode(ids) -> text`,
-    `id_to_token`, `get_config()` and `from_config(config)`; `load_tokenizer(path)` reads any
-    of them back.
-    """
-
-    def encode_batch(
-        self, texts: Sequence[str], *, pad_to: int | None = None, padding_id: int = 0
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Encode several texts into one right-padded array.
-
-        Args:
-            texts: the strings.
-            pad_to: the length T of every row; default the longest text. A text longer
-                than `pad_to` is a `ValueError` (it is not cut silently).
-            padding_id: the id written after each text's end. It may equal a real id
-                (0 by default), so tell padding apart with `lengths`, not by value.
-
-        Returns:
-            `(ids, lengths)`: int32 `(B, T)` and int32 `(B,)`, the unpadded lengths.
-        """
-        if isinstance(texts, str):
-            raise ValueError("encode_batch takes a list of strings, not one string; use encode for one.")
-        rows = [self.encode(text) for text in texts]
-        lengths = np.array([len(row) for row in rows], dtype=np.int32)
-        longest = int(lengths.max()) if len(rows) else 0
-        if pad_to is None:
-            pad_to = longest
-        elif isinstance(pad_to, bool) or not isinstance(pad_to, (int, np.integer)) or pad_to < 0:
-            raise ValueError(f"pad_to={pad_to!r} is not allowed; it must be an integer >= 0 or None.")
-        elif longest > pad_to:
-            index = int(np.argmax(lengths))
-            raise ValueError(
-                f"texts[{index}] has {longest} tokens, more than pad_to={pad_to}; "
-                "use a larger pad_to (or None for the longest) or shorten the text."
-            )
-        ids = np.full((len(rows), int(pad_to)), padding_id, dtype=np.int32)
-        for row, encoded in zip(ids, rows):
-            row[: len(encoded)] = encoded
-        return ids, lengths
-
-    def decode_batch(self, ids, lengths: Sequence[int] | None = None) -> list[str]:
-        """Decode a `(B, T)` array of ids; with `lengths`, each row stops at its length."""
-        ids = np.asarray(ids)
-        if ids.ndim != 2:
-            raise ValueError(f"decode_batch takes a 2-D (batch, length) array, got shape {ids.shape}.")
-        if lengths is None:
-            return [self.decode(row) for row in ids]
-        lengths = np.asarray(lengths)
-        if lengths.shape != (len(ids),):
-            raise ValueError(f"lengths has shape {lengths.shape}; it needs one length per row, shape ({len(ids)},).")
-        return [self.decode(row[: int(length)]) for row, length in zip(ids, lengths)]
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the tokenizer to `path` as JSON (ASCII-escaped, so any character survives)."""
-        document = {"class_name": type(self).__name__, "config": self.get_config()}
-        with open(path, "w", encoding="ascii") as file:
-            json.dump(document, file, indent=1)
-            file.write("\n")
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "Tokenizer":
-        """Read a tokenizer written by `save`."""
-        tokenizer = load_tokenizer(path)
-        if not isinstance(tokenizer, cls):
-            raise ValueError(f"{os.fspath(path)} holds a {type(tokenizer).__name__}, not a {cls.__name__}.")
-        return tokenizer
-
-    def __eq__(self, other) -> bool:
-        return type(other) is type(self) and self.get_config() == other.get_config()
-
-    def _checked_ids(self, ids) -> np.ndarray:
-        """`ids` as a 1-D integer array inside the vocabulary, else a `ValueError` saying what is wrong."""
-        ids = np.asarray(ids)
-        if ids.ndim != 1:
-            raise ValueError(f"decode takes a 1-D sequence of ids, got shape {ids.shape}; use decode_batch for 2-D.")
-        if ids.size == 0:
-            return ids.astype(np.int64)
-        if not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"decode takes integer ids, got dtype {ids.dtype}.")
-        bad = np.flatnonzero((ids < 0) | (ids >= self.vocabulary_size))
-        if bad.size:
-            raise ValueError(
-                f"id {int(ids[bad[0]])} at position {int(bad[0])} is outside the vocabulary "
-                f"(ids 0..{self.vocabulary_size - 1})."
-            )
-        return ids
-
-    __hash__ = None  # subclasses that are immutable define one
-
-
-
 def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
     """Read any tokenizer written by `Tokenizer.save` (character or subword).
 
@@ -163,25 +74,7 @@ def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
     >>> load_tokenizer(path)
     CharTokenizer(vocabulary_size=3, unknown='error')
     """
-    try:
-        with open(path, encoding="ascii") as file:
-            document = json.load(file)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{os.fspath(path)} is not a saved nbmodels tokenizer ({error}).") from error
-    name = document.get("class_name") if isinstance(document, dict) else None
-    classes = _tokenizer_classes()
-    if name not in classes:
-        raise ValueError(
-            f"{os.fspath(path)} does not hold a saved tokenizer (class_name {name!r}; "
-            f"known: {', '.join(sorted(classes))})."
-        )
-    return classes[name].from_config(document["config"])
-
-
-def _tokenizer_classes() -> dict:
-    from nbmodels.data.text.subword import BPETokenizer  # imports `tokenizers` only when used
-
-    return {cls.__name__: cls for cls in (CharTokenizer, BPETokenizer)}
+    return Tokenizer.load(path)  # every built-in kind is registered: this module imports them all
 
 
 class CharTokenizer(Tokenizer):

@@ -13,12 +13,11 @@ import dataclasses
 import keras
 from keras import ops
 
-from nbmodels.checks import check_choice, check_int, preset_fields
-from nbmodels.models._transformer import (
+from nbmodels.checks import Fields, preset_fields
+from nbmodels.models.text._transformer import (
     TransformerTextModel,
-    check_transformer_shape,
-    transformer_trunk,
-    trunk_parameter_count,
+    check_text_transformer_shape,
+    text_trunk_parameter_count,
 )
 
 POOLINGS = ("cls", "mean")
@@ -40,7 +39,7 @@ class TextClassifierConfig:
     >>> TextClassifierConfig(vocabulary_size=32, sequence_length=16, num_classes=4, pooling="max")
     Traceback (most recent call last):
     ...
-    ValueError: TextClassifierConfig.pooling='max' is not allowed: choose one of 'cls', 'mean'.
+    nbmodels.checks.ConfigError: TextClassifierConfig.pooling='max' is not allowed: choose one of 'cls', 'mean'.
     """
 
     vocabulary_size: int
@@ -59,15 +58,13 @@ class TextClassifierConfig:
     layer_norm_epsilon: float = 1e-5
 
     def __post_init__(self):
-        check_transformer_shape(self)
-        check_int(self, "num_classes", minimum=2)
-        check_choice(self, "pooling", POOLINGS)
-        check_int(self, "padding_id", minimum=0)
+        check_text_transformer_shape(self)
+        fields = Fields(self)
+        fields.int("num_classes", minimum=2)
+        fields.choice("pooling", POOLINGS)
+        fields.int("padding_id", minimum=0)
         if self.padding_id >= self.vocabulary_size:
-            raise ValueError(
-                f"TextClassifierConfig.padding_id={self.padding_id!r} is not allowed: it must be a token id "
-                f"below vocabulary_size={self.vocabulary_size}."
-            )
+            fields.fail("padding_id", f"it must be a token id below vocabulary_size={self.vocabulary_size}")
 
     @classmethod
     def preset(cls, name: str, **fields) -> TextClassifierConfig:
@@ -81,7 +78,7 @@ class TextClassifierConfig:
     def parameter_count(self) -> int:
         """Parameters of `TextClassifier(self)`, computed without building it."""
         use_cls = self.pooling == "cls"
-        trunk = trunk_parameter_count(self, self.vocabulary_size + use_cls, self.sequence_length + use_cls)
+        trunk = text_trunk_parameter_count(self, self.vocabulary_size + use_cls, self.sequence_length + use_cls)
         return trunk + self.hidden_dim * self.num_classes + self.num_classes
 
 
@@ -130,12 +127,11 @@ class TextClassifier(TransformerTextModel):
         super().__init__(**kwargs)
         self.config = config if isinstance(config, TextClassifierConfig) else TextClassifierConfig(**config)
         config = self.config
-        policy = self.dtype_policy
         use_cls = config.pooling == "cls"
         # The CLS token is one more id (vocabulary_size) at one more position (0), so it goes
         # through the same embedding as every other token.
-        self.embedding, self.embedding_dropout, self.blocks, self.final_norm = transformer_trunk(
-            config, config.vocabulary_size + use_cls, config.sequence_length + use_cls, causal=False, dtype=policy
+        self.make_text_trunk(
+            config, config.vocabulary_size + use_cls, config.sequence_length + use_cls, causal=False
         )
         # float32 like every model's logits, so the loss is computed in full precision.
         self.classifier = keras.layers.Dense(config.num_classes, dtype="float32", name="classifier")
@@ -149,9 +145,7 @@ class TextClassifier(TransformerTextModel):
         length = None if length is None else length + (self.config.pooling == "cls")
         hidden_shape = (batch, length, self.config.hidden_dim)
         self.embedding.build((batch, length))
-        for block in self.blocks:
-            block.build(hidden_shape)
-        self.final_norm.build(hidden_shape)
+        self.build_trunk(hidden_shape)
         self.classifier.build((batch, self.config.hidden_dim))
         self.built = True
 

@@ -13,12 +13,11 @@ import os
 import keras
 from keras import ops
 
-from nbmodels.checks import check_bool, preset_fields
-from nbmodels.models._transformer import (
+from nbmodels.checks import Fields, preset_fields
+from nbmodels.models.text._transformer import (
     TransformerTextModel,
-    check_transformer_shape,
-    transformer_trunk,
-    trunk_parameter_count,
+    check_text_transformer_shape,
+    text_trunk_parameter_count,
 )
 
 
@@ -37,7 +36,7 @@ class GPTConfig:
     >>> GPTConfig(vocabulary_size=65, sequence_length=64, num_heads=5, hidden_dim=32)
     Traceback (most recent call last):
     ...
-    ValueError: GPTConfig.num_heads=5 is not allowed: it must divide hidden_dim=32.
+    nbmodels.checks.ConfigError: GPTConfig.num_heads=5 is not allowed: it must divide hidden_dim=32.
     """
 
     vocabulary_size: int = 50257  # GPT-2's BPE; a character tokenizer's is far smaller
@@ -56,8 +55,8 @@ class GPTConfig:
     layer_norm_epsilon: float = 1e-5  # GPT-2's
 
     def __post_init__(self):
-        check_transformer_shape(self)
-        check_bool(self, "tie_weights")
+        check_text_transformer_shape(self)
+        Fields(self).bool("tie_weights")
 
     @classmethod
     def preset(cls, name: str, **overrides) -> GPTConfig:
@@ -70,7 +69,7 @@ class GPTConfig:
     def parameter_count(self) -> int:
         """Parameters of `GPT(self)`, computed without building it."""
         head = 0 if self.tie_weights else self.vocabulary_size * self.hidden_dim
-        return trunk_parameter_count(self, self.vocabulary_size, self.sequence_length) + head
+        return text_trunk_parameter_count(self, self.vocabulary_size, self.sequence_length) + head
 
 
 # Named sizes. "tiny" is for tests; "baby" and "shakespeare_char" are nanoGPT's character-level
@@ -128,9 +127,7 @@ class GPT(TransformerTextModel):
         self.tokenizer = tokenizer
         config = self.config
         policy = self.dtype_policy
-        self.embedding, self.embedding_dropout, self.blocks, self.final_norm = transformer_trunk(
-            config, config.vocabulary_size, config.sequence_length, causal=True, dtype=policy
-        )
+        self.make_text_trunk(config, config.vocabulary_size, config.sequence_length, causal=True)
         self.lm_head = None
         if not config.tie_weights:
             self.lm_head = keras.layers.Dense(config.vocabulary_size, use_bias=False, dtype=policy, name="lm_head")
@@ -142,9 +139,7 @@ class GPT(TransformerTextModel):
             return
         hidden_shape = tuple(input_shape) + (self.config.hidden_dim,)
         self.embedding.build(input_shape)
-        for block in self.blocks:
-            block.build(hidden_shape)
-        self.final_norm.build(hidden_shape)
+        self.build_trunk(hidden_shape)
         if self.lm_head is not None:
             self.lm_head.build(hidden_shape)
         self.built = True

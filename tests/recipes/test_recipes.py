@@ -6,17 +6,21 @@ import doctest
 import pytest
 
 from nbmodels import Run, TrainConfig, recipes
+from nbmodels.checks import ConfigError
 
 
 def test_list_and_get_with_clear_errors():
     assert [recipe.name for recipe in recipes.list_recipes()] == ["char_gpt", "text_classifier"]
-    with pytest.raises(ValueError, match="No recipe 'char-gpt'.*Did you mean 'char_gpt'"):
+    with pytest.raises(ValueError, match="No recipe 'char-gpt'.*did you mean 'char_gpt'"):
         recipes.get_recipe("char-gpt")
     gpt = recipes.get_recipe("char_gpt")
-    with pytest.raises(ValueError, match="char_gpt has no size 'huge'; choose one of 'tiny', 'baby'"):
+    with pytest.raises(ConfigError, match="char_gpt.size='huge' is not allowed: choose one of 'tiny', 'baby'") as error:
         gpt.parameter_count("huge")
-    with pytest.raises(ValueError, match="char_gpt does not train on 'imdb'"):
+    assert (error.value.field, error.value.value) == ("size", "huge")  # a form places it next to its field
+    with pytest.raises(ConfigError, match="char_gpt.dataset='imdb' is not allowed: "
+                                          "choose one of 'python_docs', 'tiny_shakespeare'") as error:
         gpt.data("imdb")
+    assert error.value.field == "dataset"
     assert gpt.config.steps == 2000 and gpt.config.optimizer == "adamw"  # a real default, valid on construction
 
 
@@ -67,5 +71,7 @@ def test_resume_refuses_runs_without_a_recipe(runs_root, xor_data):
         recipes.resume(run)
 
 
-def test_docstring_examples():
-    assert doctest.testmod(recipes, optionflags=doctest.ELLIPSIS).failed == 0
+@pytest.mark.parametrize("module", [recipes, recipes.base, recipes.text])
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
