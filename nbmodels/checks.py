@@ -45,6 +45,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import reprlib
 from typing import NoReturn
 
 import numpy as np
@@ -69,7 +70,7 @@ class ConfigError(ValueError):
         self.value = value
         self.allowed = allowed.rstrip(".")
         self.custom_message = message
-        super().__init__(message or f"{self.owner}.{field}={value!r} is not allowed: {self.allowed}.")
+        super().__init__(message or f"{self.owner}.{field}={_shown(value)} is not allowed: {self.allowed}.")
 
     def __reduce__(self):  # pickles (multiprocessing, saved errors) despite the keyword-rich __init__
         return _rebuild, (self.owner, self.field, self.value, self.allowed, self.custom_message)
@@ -77,6 +78,21 @@ class ConfigError(ValueError):
 
 def _rebuild(owner, field, value, allowed, message):
     return ConfigError(owner, field, value, allowed, message=message)
+
+
+def _shown(value) -> str:
+    """`repr(value)`, abbreviated when long: a value can be a whole corpus (`.value` keeps it).
+
+    >>> _shown(["a long document " * 10])
+    "['a long document a long document a lon...ument a long document a long document ']"
+    """
+    text = repr(value)
+    return text if len(text) <= 80 else _SHORT_REPR.repr(value)
+
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 80
+_SHORT_REPR.maxlist = _SHORT_REPR.maxtuple = _SHORT_REPR.maxdict = _SHORT_REPR.maxset = 6
 
 
 def _owner_name(owner) -> str:

@@ -17,9 +17,16 @@ from nbmodels.checks import (
     check_int,
     check_rate,
 )
-from nbmodels.generation import Beam, TopP
+from nbmodels.dashboards import Chart, use_charts
+from nbmodels.dashboards._series import RunSeries
+from nbmodels.data.text.subword import BPETokenizer
+from nbmodels.data.text.tokenizers import CharTokenizer
+from nbmodels.generation import Beam, TopP, get_sampler
+from nbmodels.inspect import AttentionMap, attention_maps, key_attention
 from nbmodels.layers import MultiHeadSelfAttention, TokenAndPositionEmbedding, TransformerBlock
-from nbmodels.models import GPTConfig
+from nbmodels.models import GPTConfig, mlp
+from nbmodels.runs import rundir
+from nbmodels.training import distribute, train
 
 
 def test_the_kits_docstring_examples_run():
@@ -117,3 +124,72 @@ def test_owner_may_be_an_object_or_a_class_and_errors_pickle():
     assert (type(copy), str(copy), copy.owner, copy.field, copy.value) == (
         ConfigError, str(error), error.owner, error.field, error.value
     )
+
+
+def _two_positions() -> AttentionMap:
+    return AttentionMap(scores=np.full((1, 1, 2, 2), 0.5), tokens=["a", "b"], causal=False)
+
+
+class _HasScores:
+    def attention_scores(self, token_ids):
+        raise AssertionError("the tokenizer is checked first")
+
+
+# Argument checks outside the config dataclasses: one case (or more) for each family of call site.
+# Each error starts with its owner and names its field; most read exactly as the dialect says.
+@pytest.mark.parametrize(
+    "family, make, owner, field",
+    [
+        ("sources", lambda: data.LazySource(5, load_row=print, threads=0), "LazySource", "threads"),
+        ("sources", lambda: data.LazySource(-1, load_row=print), "LazySource", "length"),
+        ("sources", lambda: data.LazySource(5), "LazySource", "load_row"),  # neither loader
+        ("sources", lambda: data.TFDataSource([1, 2]), "TFDataSource", "dataset"),
+        ("tokenizers", lambda: CharTokenizer(["a"], unknown="skip"), "CharTokenizer", "unknown"),
+        ("tokenizers", lambda: CharTokenizer(["a", "bc"]), "CharTokenizer", "vocabulary"),
+        ("tokenizers", lambda: CharTokenizer(["a"]).encode_batch(["a"], pad_to=-1),
+         "CharTokenizer.encode_batch", "pad_to"),
+        ("tokenizers", lambda: CharTokenizer(["a"]).encode(["a"]), "CharTokenizer.encode", "text"),
+        ("tokenizers", lambda: BPETokenizer.train("some text", vocabulary_size=100), "BPETokenizer.train",
+         "vocabulary_size"),
+        ("fetch", lambda: data.fetch("ftp://example.com/a.txt"), "fetch", "url"),
+        ("fetch", lambda: data.fetch("http://example.com/a.txt", timeout=0), "fetch", "timeout"),
+        ("registry", lambda: data.load("digts"), "load", "name"),
+        ("registry", lambda: data.load("digits", seeed=1), "load('digits')", "option"),
+        ("registry", lambda: data.load("text_file"), "load('text_file')", "path"),  # missing
+        ("registry", lambda: data.register(" spaced ", description="d", task="regression", source="generated"),
+         "register", "name"),
+        ("smoothing/charts", lambda: RunSeries(smoothing=1.0), "RunSeries", "smoothing"),
+        ("smoothing/charts", lambda: use_charts("fancy"), "use_charts", "mode"),
+        ("smoothing/charts", lambda: Chart({}, mode="fancy"), "Chart", "mode"),
+        ("augment", lambda: train(print, None, augment="flip"), "train", "augment"),
+        ("train", lambda: train(print, None, callbacks=[print]), "train", "callbacks"),
+        ("train", lambda: train("make_model", None), "train", "builder"),
+        ("train", lambda: train(print, None, config={"steps": 1}), "train", "config"),
+        ("train", lambda: distribute.resolve(TrainConfig(devices=(7,))), "TrainConfig", "devices"),
+        ("mlp", lambda: mlp((4,), 2, hidden=(8, 0)), "mlp", "hidden"),
+        ("mlp", lambda: mlp((4,), 0), "mlp", "num_classes"),
+        ("get_sampler", lambda: get_sampler("nucleus"), "get_sampler", "sampler"),
+        ("get_sampler", lambda: get_sampler("greedy", temperature=0.5), "get_sampler", "temperature"),
+        ("attention inspect", lambda: key_attention(_two_positions(), query=2), "key_attention", "query"),
+        ("attention inspect", lambda: attention_maps(object(), np.array([1, 2])), "attention_maps", "model"),
+        ("attention inspect", lambda: attention_maps(object.__new__(_HasScores), "ab"), "attention_maps",
+         "tokenizer"),
+        ("run id", lambda: rundir.run_dir("../elsewhere"), "Run", "run_id"),
+    ],
+)
+def test_argument_checks_raise_a_config_error_naming_owner_and_field(family, make, owner, field):
+    error = _caught(make)
+    assert (error.owner, error.field) == (owner, field), family
+    assert str(error).startswith(owner) and field in str(error)
+
+
+def test_a_run_id_error_still_says_it_is_not_a_run_id():  # the CLI and the server show this text
+    error = _caught(lambda: rundir.check_run_id("a/b"))
+    assert str(error).startswith("Run.run_id='a/b' is not allowed: it is not a run id;")
+
+
+def test_a_long_text_is_abbreviated_in_the_message_and_kept_whole_in_the_error():
+    corpus = "to be or not to be " * 10_000
+    error = _caught(lambda: CharTokenizer.from_text("tobern ").encode_batch(corpus))
+    assert (error.owner, error.field, error.value) == ("CharTokenizer.encode_batch", "texts", corpus)
+    assert len(str(error)) < 200 and "use encode for one string" in str(error)

@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from nbmodels.checks import check_rate
 from nbmodels.runs.formatting import format_value, progress_text, run_line, status_text
 
 # plotly's default colorway, so a metric keeps its colour across the raw, smoothed and
@@ -113,9 +114,7 @@ class RunSeries:
     """
 
     def __init__(self, smoothing: float = 0.9):
-        if not 0.0 <= smoothing < 1.0:
-            raise ValueError(f"smoothing={smoothing!r} is not allowed: it must be in [0, 1).")
-        self.smoothing = smoothing
+        self.smoothing = check_rate("RunSeries", "smoothing", smoothing)
         self.config = None  # the run's TrainConfig: its schedule and batch size
         self.reset()
 

@@ -20,6 +20,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path, PurePosixPath
 
+from nbmodels.checks import check_float, fail
+
 DATA_DIR_ENV = "NBMODELS_DATA_DIR"
 
 OFFLINE_DATASETS = (
@@ -99,9 +101,8 @@ def fetch(
     '...-pg100.txt'
     """
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise ValueError(f"url={url!r} is not allowed; pass an http:// or https:// address.")
-    if not timeout > 0:
-        raise ValueError(f"timeout={timeout!r} is not allowed; it must be a number of seconds > 0.")
+        fail("fetch", "url", url, "pass an http:// or https:// address")
+    timeout = check_float("fetch", "timeout", timeout, low=0, low_open=True, fix="Give the seconds to wait")
     target = data_dir() / _cache_name(url)
     if target.is_file():
         return target

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from nbmodels.checks import check_choice, did_you_mean
+from nbmodels.checks import ConfigError, check_choice, fail
 from nbmodels.data import sources
 
 TASKS = ("classification", "regression", "text", "retrieval")
@@ -106,10 +106,7 @@ class Dataset:
         if self.validation is not None:
             object.__setattr__(self, "validation", _check_split("validation", self.validation))
         if self.task not in ("regression", "retrieval") and self.num_classes is None:
-            raise ValueError(
-                f"A {self.task} Dataset needs num_classes (the number of distinct labels); "
-                "pass num_classes=..."
-            )
+            fail(self, "num_classes", None, f"a {self.task} Dataset needs num_classes: pass the number of distinct labels")
         x, y = _example(self.train)
         if (y is None) != (self.task == "retrieval"):
             raise ValueError(
@@ -213,22 +210,22 @@ def register(
     'xor: classification, train x (8, 2) float32 -> y (8,) int32, no validation, 2 classes, source generated'
     """
     if not isinstance(name, str) or not name or name != name.strip():
-        raise ValueError(f"Dataset name must be a non-empty string without surrounding spaces, got {name!r}.")
+        fail("register", "name", name, "it must be a non-empty string without surrounding spaces")
     if not isinstance(description, str) or not description:
-        raise ValueError(f"register({name!r}) needs a description: one sentence for list_datasets().")
+        fail(f"register({name!r})", "description", description, "give one sentence for list_datasets()")
     check_choice(f"register({name!r})", "task", task, TASKS)
     check_choice(f"register({name!r})", "source", source, SOURCES)
 
     def add(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
         if not callable(fn):
-            raise ValueError(f"register({name!r}) needs a callable loader, got {fn!r}.")
+            fail(f"register({name!r})", "loader", fn, "it must be a function that returns a Dataset")
         existing = _REGISTRY.get(name)
         # Re-running the module that registered it (autoreload, importlib.reload) is fine.
         if existing is not None and not _same_function(existing.loader, fn):
-            raise ValueError(
-                f"A dataset named {name!r} is already registered "
-                f"(by {existing.loader.__module__}.{existing.loader.__qualname__}); choose another name."
-            )
+            fail("register", "name", name, (
+                f"a dataset named {name!r} is already registered "
+                f"(by {existing.loader.__module__}.{existing.loader.__qualname__}); choose another name"
+            ))
         options, required, accepts_any = _keyword_options(name, fn)
         info = DatasetInfo(name, description, task, source, options)
         _REGISTRY[name] = _Entry(info, fn, required, accepts_any)
@@ -259,7 +256,7 @@ def load(name: str, **options) -> Dataset:
         **options: the loader's keyword options, e.g. `validation_split=0.2, seed=0`.
 
     Raises:
-        ValueError: unknown name, unknown or missing option, or a bad option value.
+        ConfigError (a ValueError): unknown name, unknown or missing option, or a bad option value.
         DownloadError: a downloaded dataset could not be fetched.
 
     Example:
@@ -269,23 +266,22 @@ def load(name: str, **options) -> Dataset:
     >>> ds.train[0].shape, ds.num_classes
     ((240, 2), 3)
     """
-    entry = _REGISTRY.get(name) if isinstance(name, str) else None
-    if entry is None:
-        known = ", ".join(_REGISTRY)
-        raise ValueError(f"Unknown dataset {name!r}{did_you_mean(name, _REGISTRY)}. Known datasets: {known}.")
+    known = [info.name for info in list_datasets()]  # in the order list_datasets() shows them
+    check_choice("load", "name", name, known, fix="list_datasets() describes each")
+    entry = _REGISTRY[name]
     info = entry.info
+    owner = f"load({name!r})"
     if not entry.accepts_any_option:
         for option in options:
-            if option not in info.options:
-                accepted = ", ".join(info.options) or "none"
-                raise ValueError(
-                    f"load({name!r}) got an unknown option {option!r}"
-                    f"{did_you_mean(option, info.options)}. Accepted options: {accepted}."
-                )
+            if not info.options:
+                fail(owner, "option", option, f"{name!r} takes no options")
+            check_choice(owner, "option", option, info.options)
     missing = [option for option in entry.required if option not in options]
     if missing:
         example = ", ".join(f"{option}=..." for option in missing)
-        raise ValueError(f"load({name!r}) needs the option(s) {', '.join(missing)}: load({name!r}, {example}).")
+        allowed = f"load({name!r}, {example})"  # the error is filed under the first missing option
+        raise ConfigError(owner, missing[0], None, allowed,
+                          message=f"{owner} needs the option(s) {', '.join(missing)}: {allowed}.")
 
     dataset = entry.loader(**options)
     if not isinstance(dataset, Dataset):
@@ -302,10 +298,9 @@ def _keyword_options(name, fn) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
         if parameter.kind is parameter.VAR_KEYWORD:
             accepts_any = True
         elif parameter.kind in (parameter.POSITIONAL_ONLY, parameter.VAR_POSITIONAL):
-            raise ValueError(
-                f"The loader for {name!r} must take keyword options only; "
-                f"{parameter.name!r} cannot be passed by keyword."
-            )
+            fail(f"register({name!r})", "loader", fn, (
+                f"it must take keyword options only; {parameter.name!r} cannot be passed by keyword"
+            ))
         else:
             options.append(parameter.name)
             if parameter.default is parameter.empty:

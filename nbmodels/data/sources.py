@@ -47,6 +47,8 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
+from nbmodels.checks import ConfigError, check_int, fail
+
 
 @runtime_checkable
 class Source(Protocol):
@@ -122,20 +124,19 @@ class LazySource:
         threads: int = 8,
         prefetch: int = 2,
     ):
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
-            raise ValueError(f"LazySource length={length!r} is not allowed: give the number of examples, an int >= 0.")
+        length = check_int("LazySource", "length", length, minimum=0, fix="Give the number of examples")
         if (load_row is None) == (load_batch is None):
-            raise ValueError(
-                "LazySource needs exactly one loader: load_row=f (f(index) -> (features, target)) "
-                "or load_batch=f (f(indices) -> (features, targets))."
-            )
-        loader = load_row if load_row is not None else load_batch
+            allowed = ("pass load_row=f (f(index) -> (features, target)) "
+                       "or load_batch=f (f(indices) -> (features, targets))")
+            raise ConfigError("LazySource", "load_row", load_row, allowed, message=(
+                f"LazySource needs exactly one loader, got {'both' if load_row is not None else 'neither'}: {allowed}."
+            ))
+        loader_field, loader = ("load_row", load_row) if load_row is not None else ("load_batch", load_batch)
         if not callable(loader):
-            raise ValueError(f"LazySource's loader must be a function, got {type(loader).__name__}.")
-        for field, value in (("threads", threads), ("prefetch", prefetch)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"LazySource {field}={value!r} is not allowed: use an int >= 1.")
-        self.length, self.threads, self.prefetch = int(length), threads, prefetch
+            fail("LazySource", loader_field, loader, "it must be a function")
+        threads = check_int("LazySource", "threads", threads, minimum=1)
+        prefetch = check_int("LazySource", "prefetch", prefetch, minimum=1)
+        self.length, self.threads, self.prefetch = length, threads, prefetch
         self._load_row, self._load_batch = load_row, load_batch
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -187,16 +188,16 @@ class TFDataSource:
         import tensorflow as tf
 
         if not isinstance(dataset, tf.data.Dataset):
-            raise ValueError(f"TFDataSource takes a tf.data.Dataset, not {type(dataset).__name__}.")
+            fail("TFDataSource", "dataset", dataset, "it must be a tf.data.Dataset")
         if length is None:
             length = int(dataset.cardinality())
             if length < 0:
-                raise ValueError(
-                    "TFDataSource cannot tell how many examples this tf.data.Dataset holds (its cardinality is "
-                    "unknown or infinite): pass length=<number of examples>, e.g. "
-                    "TFDataSource(dataset, length=50_000)."
-                )
-        self.dataset, self.length = dataset, int(length)
+                fail("TFDataSource", "length", None, (
+                    "tf.data cannot tell how many examples this dataset holds (its cardinality is unknown or "
+                    "infinite): pass length=<number of examples>, e.g. TFDataSource(dataset, length=50_000)"
+                ))
+        length = check_int("TFDataSource", "length", length, minimum=0)
+        self.dataset, self.length = dataset, length
         spec = dataset.element_spec
         self.has_targets = isinstance(spec, tuple) and len(spec) == 2
         self._first = None

@@ -17,7 +17,7 @@ Beam(num_beams=3)
 >>> samplers.get_sampler("nucleus")
 Traceback (most recent call last):
 ...
-ValueError: Unknown sampler 'nucleus'; choose one of 'greedy', 'temperature', 'top_k', 'top_p', 'beam' (or pass a Sampler object).
+nbmodels.checks.ConfigError: get_sampler.sampler='nucleus' is not allowed: choose one of 'greedy', 'temperature', 'top_k', 'top_p', 'beam'. Or pass a Sampler object.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import inspect
 
 import tensorflow as tf
 
-from nbmodels.checks import check_float, check_int
+from nbmodels.checks import check_choice, check_float, check_int, fail
 
 # Where a token must not be chosen. Finite, so a row whose every entry is masked still gives
 # a finite softmax instead of NaN.
@@ -207,18 +207,17 @@ def get_sampler(sampler="greedy", **options) -> Sampler:
     options = {name: value for name, value in options.items() if value is not None}
     if isinstance(sampler, Sampler):
         if options:
-            raise ValueError(
-                f"Got a {type(sampler).__name__} object and options {sorted(options)}; set them on the object instead."
-            )
+            option = sorted(options)[0]
+            fail("get_sampler", option, options[option], (
+                f"the sampler is a {type(sampler).__name__} object, which holds its own options: "
+                "set them on the object instead"
+            ))
         return sampler
-    if not isinstance(sampler, str) or sampler not in SAMPLERS:
-        raise ValueError(
-            f"Unknown sampler {sampler!r}; choose one of {', '.join(map(repr, SAMPLERS))} (or pass a Sampler object)."
-        )
-    cls = SAMPLERS[sampler]
+    cls = SAMPLERS[check_choice("get_sampler", "sampler", sampler, SAMPLERS, fix="Or pass a Sampler object")]
     accepted = set(inspect.signature(cls).parameters)
     unknown = sorted(set(options) - accepted)
     if unknown:
         allowed = ", ".join(sorted(accepted)) or "none"
-        raise ValueError(f"The {sampler!r} sampler takes no option {', '.join(unknown)} (it takes: {allowed}).")
+        fail("get_sampler", unknown[0], options[unknown[0]],
+             f"the {sampler!r} sampler takes no option {', '.join(unknown)} (it takes: {allowed})")
     return cls(**options)

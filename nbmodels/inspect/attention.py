@@ -25,7 +25,7 @@ import dataclasses
 
 import numpy as np
 
-from nbmodels.checks import ConfigError, check_choice
+from nbmodels.checks import check_choice, check_int, fail
 
 HEAD_REDUCTIONS = ("mean", "max")
 CLS_LABEL = "[CLS]"
@@ -103,10 +103,13 @@ def attention_maps(model, inputs, tokenizer=None, index: int = 0) -> AttentionMa
             longer than the model's `config.sequence_length`, or `index` is out of range.
     """
     if not callable(getattr(model, "attention_scores", None)):
-        raise ValueError(
-            f"{type(model).__name__} has no attention_scores(token_ids) method; attention maps need a model "
-            "that returns its attention scores, such as nbmodels.models.GPT or TextClassifier."
-        )
+        fail("attention_maps", "model", model, (
+            "it has no attention_scores(token_ids) method; attention maps need a model that returns its "
+            "attention scores, such as nbmodels.models.GPT or TextClassifier"
+        ))
+    if isinstance(inputs, str) and tokenizer is None:
+        fail("attention_maps", "tokenizer", None,
+             "the input is a string and there is no tokenizer to encode it: pass tokenizer=")
     token_ids = _token_ids(inputs, tokenizer)  # (B, T)
     batch, length = token_ids.shape
     limit = getattr(getattr(model, "config", None), "sequence_length", None)
@@ -115,7 +118,7 @@ def attention_maps(model, inputs, tokenizer=None, index: int = 0) -> AttentionMa
             f"The input has {length} tokens but the model's config.sequence_length is {limit}; "
             f"pass at most {limit} tokens."
         )
-    _check_index("attention_maps", "index", index, batch, "example(s) in the batch")
+    _check_index("attention_maps", "index", index, batch, f"the batch has {batch} example(s)")
 
     scores = np.asarray(model.attention_scores(token_ids), dtype=np.float32)  # (L, B, N, S, S)
     scores = scores[:, index]  # (L, N, S, S)
@@ -158,16 +161,15 @@ def attention_rollout(attention_map: AttentionMap, head_reduction: str = "mean",
 def key_attention(attention_map: AttentionMap, query: int = 0, layer: int = -1) -> np.ndarray:
     """Where position `query` attends at `layer`: its attention row averaged over heads,
     `(keys,)` float32 summing to 1. With a CLS model, `query=0` is the CLS token."""
-    _check_index("key_attention", "query", query, attention_map.num_positions, "positions")
-    _check_index("key_attention", "layer", layer, attention_map.num_layers, "layers")
+    positions, layers = attention_map.num_positions, attention_map.num_layers
+    _check_index("key_attention", "query", query, positions, f"the map has {positions} positions")
+    _check_index("key_attention", "layer", layer, layers, f"the map has {layers} layers")
     return attention_map.scores[layer, :, query, :].mean(axis=0)  # (keys,)
 
 
 def _token_ids(inputs, tokenizer) -> np.ndarray:
     """`inputs` as a 2-D int32 array `(B, T)`, or a ValueError saying what is wrong with it."""
-    if isinstance(inputs, str):
-        if tokenizer is None:
-            raise ValueError("The input is a string but no tokenizer was given; pass tokenizer= to encode it.")
+    if isinstance(inputs, str):  # attention_maps made sure there is a tokenizer
         inputs = tokenizer.encode(inputs)
     try:
         token_ids = np.asarray(inputs)
@@ -193,7 +195,5 @@ def _is_causal(model, scores: np.ndarray) -> bool:
     return bool(above_diagonal.any()) and not np.any(scores[..., above_diagonal])
 
 
-def _check_index(owner: str, name: str, value, size: int, what: str) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not -size <= value < size:
-        allowed = f"the map has {size} {what} (0..{size - 1}, or negative from the end)"
-        raise ConfigError(owner, name, value, allowed, message=f"{owner}.{name}={value!r} is out of range; {allowed}.")
+def _check_index(owner: str, name: str, value, size: int, why: str) -> None:
+    check_int(owner, name, value, minimum=-size, maximum=size - 1, why=f"{why}; negative counts from the end")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
+
+from nbmodels.checks import check_int, check_rate, fail
+
 
 def mlp(input_shape, num_classes: int, hidden: tuple[int, ...] = (64,), dropout: float = 0.0, name: str = "mlp"):
     """A dense classifier that returns logits.
@@ -17,13 +21,16 @@ def mlp(input_shape, num_classes: int, hidden: tuple[int, ...] = (64,), dropout:
     >>> mlp((64,), 10, hidden=(32,)).count_params()
     2410
     """
+    num_classes = check_int("mlp", "num_classes", num_classes, minimum=1)
+    if not isinstance(hidden, (tuple, list)) or not all(
+        isinstance(width, numbers.Integral) and not isinstance(width, bool) and width >= 1 for width in hidden
+    ):
+        fail("mlp", "hidden", hidden, "it must be a sequence of widths, whole numbers >= 1, e.g. (64,) or (128, 64)")
+    hidden = tuple(int(width) for width in hidden)
+    dropout = check_rate("mlp", "dropout", dropout)
+
     import keras
 
-    if num_classes < 1 or any(h < 1 for h in hidden) or not 0.0 <= dropout < 1.0:
-        raise ValueError(
-            f"mlp() got num_classes={num_classes}, hidden={hidden}, dropout={dropout}: classes and "
-            "widths must be >= 1 and dropout in [0, 1)."
-        )
     inputs = keras.Input(tuple(input_shape))
     x = keras.layers.Flatten()(inputs) if len(input_shape) > 1 else inputs
     for width in hidden:

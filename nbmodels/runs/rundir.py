@@ -48,6 +48,8 @@ import threading
 import time
 from pathlib import Path
 
+from nbmodels.checks import fail
+
 try:
     import fcntl
 except ImportError:  # Windows: leases fall back to the holder's pid
@@ -80,11 +82,12 @@ def is_run_id(run_id) -> bool:
 
 
 def check_run_id(run_id: str) -> str:
+    """`run_id`, or a ConfigError (a ValueError, which the server and the CLI answer) saying what an id is."""
     if not is_run_id(run_id):
-        raise ValueError(
-            f"{run_id!r} is not a run id: ids are letters, digits, '_', '-' and '.', "
-            "up to 128 characters, like '20261123-142501-gpt'."
-        )
+        fail("Run", "run_id", run_id, (
+            "it is not a run id; ids are letters, digits, '_', '-' and '.', up to 128 characters, "
+            "like '20261123-142501-gpt'"
+        ))
     return run_id
 
 

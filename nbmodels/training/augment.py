@@ -24,18 +24,19 @@ from __future__ import annotations
 
 import keras
 
+from nbmodels.checks import fail
+
 # Each random layer's generator counts its draws from (seed, step * _DRAWS_PER_STEP): room for
 # that many draws in one step before the next step's numbers would repeat them.
 _DRAWS_PER_STEP = 1 << 16
 
 
-def check_augment(augment) -> None:
-    """Raise ValueError unless `augment` is a Keras layer (or None)."""
+def check_augment(owner: str, augment) -> None:
+    """Raise ConfigError unless `augment` (an argument of `owner`, "train" or "resume") is a
+    Keras layer or None."""
     if augment is not None and not isinstance(augment, keras.layers.Layer):
-        raise ValueError(
-            f"train(augment=...) takes a Keras layer stack, e.g. keras.Sequential([keras.layers.RandomFlip()]), "
-            f"not {type(augment).__name__}."
-        )
+        fail(owner, "augment", augment,
+             "it must be a Keras layer stack, e.g. keras.Sequential([keras.layers.RandomFlip()]), or None")
 
 
 def attach(model, augment, example_features) -> None:

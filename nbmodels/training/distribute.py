@@ -12,6 +12,7 @@ import json
 import os
 import threading
 
+from nbmodels.checks import fail
 from nbmodels.config import TrainConfig
 
 _strategies: dict = {}  # one strategy per device set: TensorFlow allows one multi-worker strategy a process
@@ -60,7 +61,7 @@ def resolve(config: TrainConfig) -> Runtime:
     else:
         names = tuple(f"/gpu:{d}" if isinstance(d, int) else d.lower() for d in config.devices)
     if name != "multi_worker":  # a worker's devices are named per job once the cluster is up
-        _check_devices_exist(names, tf)
+        _check_devices_exist(config, names, tf)
 
     if name == "auto":
         if tf.config.list_logical_devices("TPU"):
@@ -70,10 +71,8 @@ def resolve(config: TrainConfig) -> Runtime:
         else:
             name = "one_device" if names[0] != "/cpu:0" else "default"
     if name in ("default", "one_device") and len(names) > 1:
-        raise ValueError(
-            f"TrainConfig.strategy={config.strategy!r} trains on one device but devices={names!r}: "
-            "use strategy='mirrored' (or 'auto') for several."
-        )
+        fail(config, "strategy", config.strategy,
+             f"it trains on one device but devices={names!r}; use strategy='mirrored' (or 'auto') for several")
 
     strategy = _strategy(name, () if name == "multi_worker" else names, tf)
     used_gpus = [d for d in gpus if f"/gpu:{d.index}" in names]
@@ -111,11 +110,11 @@ def _strategy(name, devices, tf):
         strategy = tf.distribute.MirroredStrategy(list(devices))
     elif name == "multi_worker":
         if _tf_config_workers() < 1:
-            raise ValueError(
-                "TrainConfig.strategy='multi_worker' needs the TF_CONFIG environment variable to "
-                "describe the cluster (every worker's address and this worker's index), set before "
-                "the kernel starts; see https://www.tensorflow.org/guide/distributed_training."
-            )
+            fail(TrainConfig, "strategy", "multi_worker", (
+                "it needs the TF_CONFIG environment variable to describe the cluster (every worker's "
+                "address and this worker's index), set before the kernel starts; see "
+                "https://www.tensorflow.org/guide/distributed_training"
+            ))
         try:
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
         except RuntimeError as error:
@@ -134,16 +133,15 @@ def _strategy(name, devices, tf):
     return strategy
 
 
-def _check_devices_exist(names, tf):
+def _check_devices_exist(config, names, tf):
     logical = {d.name.lower().replace("/job:localhost/replica:0/task:0", "").replace("device:", "")
                for d in tf.config.list_logical_devices()}
     missing = [n for n in names if "job:" not in n and n.replace("device:", "") not in logical]
     if missing:
         have = ", ".join(sorted(logical)) or "none"
-        raise ValueError(
-            f"TrainConfig.devices names {', '.join(missing)}, which this machine does not have "
-            f"(it has {have}). `nbmodels devices` lists them."
-        )
+        fail(config, "devices", config.devices, (
+            f"this machine does not have {', '.join(missing)} (it has {have}); `nbmodels devices` lists them"
+        ))
 
 
 def _tf_config():

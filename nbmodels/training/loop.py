@@ -13,6 +13,7 @@ import threading
 
 import keras
 
+from nbmodels.checks import fail
 from nbmodels.config import TrainConfig
 from nbmodels.runs import rundir
 from nbmodels.training import augment as augmentation
@@ -101,10 +102,11 @@ def train(
     """
     config = config or TrainConfig()
     if not isinstance(config, TrainConfig):
-        raise ValueError(f"train() takes a TrainConfig as config, not {type(config).__name__}.")
-    _check_builder(builder)
-    augmentation.check_augment(augment)
-    job = Job(builder, as_training_data(data, loss, metrics), config, tuple(callbacks), augment)
+        fail("train", "config", config, "it must be a TrainConfig, e.g. TrainConfig(epochs=2)")
+    _check_builder("train", builder)
+    augmentation.check_augment("train", augment)
+    callbacks = _checked_callbacks("train", callbacks)
+    job = Job(builder, as_training_data(data, loss, metrics), config, callbacks, augment)
     runtime = distribute.resolve(config)
     job.config.per_replica_batch_size(runtime.replicas)  # fail now, not in a thread
     run_root = root if runtime.is_chief else _scratch_root()
@@ -157,7 +159,7 @@ def resume(run: Run, builder=None, data=None, *, background: bool = False, verbo
     # (RunBusyError says who holds it and how to stop it); a dead owner's is taken over.
     lease = rundir.Lease.take(run.path, run.id)
     try:
-        augmentation.check_augment(augment)
+        augmentation.check_augment("resume", augment)
         job = _resume_job(run, builder, data, callbacks)
         if augment is not None:
             job.augment = augment
@@ -180,17 +182,17 @@ def _resume_job(run: Run, builder, data, callbacks) -> Job:
                   model=previous.model)
     else:
         if builder is None or data is None:
-            raise ValueError(
-                f"Run {run.id} was not trained in this process, so it does not know its model and "
-                "data: call nbmodels.resume(run, builder, data) with the ones it was trained with."
-            )
-        _check_builder(builder)
+            fail("resume", "builder" if builder is None else "data", None, (
+                f"run {run.id} was not trained in this process, so it does not know its model and data: "
+                "call nbmodels.resume(run, builder, data) with the ones it was trained with"
+            ))
+        _check_builder("resume", builder)
         known = previous.data if previous else None
         job = Job(builder, as_training_data(data, known.loss if known else None,
                                             known.metrics if known else None), run.config, (),
                   previous.augment if previous else None)
     if callbacks is not None:
-        job.callbacks = tuple(callbacks)
+        job.callbacks = _checked_callbacks("resume", callbacks)
     return job
 
 
@@ -382,10 +384,10 @@ def _loss_and_metrics(model, data: TrainingData):
         loss = loss if loss is not None else compiled.get("loss")
         metrics = metrics or compiled.get("metrics") or ()
     if loss is None and data.has_targets:  # without targets the model computes its own loss (add_loss)
-        raise ValueError(
-            "train() needs a loss: pass loss=... (e.g. 'sparse_categorical_crossentropy'), compile the "
-            "model in the builder, or pass an nbmodels.data.Dataset, which knows its own."
-        )
+        fail("train", "loss", None, (
+            "train() needs a loss for data with targets; pass loss=... (e.g. 'sparse_categorical_crossentropy'), "
+            "compile the model in the builder, or pass an nbmodels.data.Dataset, which knows its own"
+        ))
     if data.logits and isinstance(loss, str):
         # Dataset defaults assume the models' convention: they return logits, not probabilities.
         by_name = {
@@ -435,15 +437,25 @@ def _memory_device(runtime) -> str:
     return gpus[0].split("/")[-1].upper() if gpus else "CPU"
 
 
-def _check_builder(builder) -> None:
+def _check_builder(owner: str, builder) -> None:
     if hasattr(builder, "fit") and hasattr(builder, "layers"):
-        raise ValueError(
-            "train() takes a builder (a function that returns a new model), not a built model: the "
-            "model must be made inside the distribution strategy's scope after the precision policy "
-            "is set. Pass the function instead, e.g. train(make_model, ...) or train(lambda: model_fn(), ...)."
-        )
+        fail(owner, "builder", builder, (
+            "it must be a function that returns a new model, not a built model: the model must be made "
+            "inside the distribution strategy's scope after the precision policy is set. Pass the function "
+            "instead, e.g. make_model rather than make_model(), or lambda: model_fn(...)"
+        ))
     if not callable(builder):
-        raise ValueError(f"train() takes a builder function that returns a keras.Model, not {type(builder).__name__}.")
+        fail(owner, "builder", builder, "it must be a function that returns a new keras.Model")
+
+
+def _checked_callbacks(owner: str, callbacks) -> tuple:
+    """`callbacks` as a tuple, checked now: a wrong one would otherwise fail inside fit(), in the run."""
+    if not isinstance(callbacks, (list, tuple)) or not all(
+        isinstance(callback, keras.callbacks.Callback) for callback in callbacks
+    ):
+        fail(owner, "callbacks", callbacks,
+             "it must be a list of keras.callbacks.Callback objects, e.g. [keras.callbacks.TerminateOnNaN()]")
+    return tuple(callbacks)
 
 
 def _scratch_root() -> str:

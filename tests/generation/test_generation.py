@@ -198,7 +198,7 @@ def test_compiled_loop_is_reused_not_retraced(model):  # XLA
         ("to be", {"sampler": "top_p", "top_p": 1.5}, r"top_p=1.5 is not allowed"),
         ("to be", {"sampler": "temperature", "temperature": 0}, r"temperature=0 is not allowed"),
         ("to be", {"sampler": "top_k", "temperature": -1.0}, r"temperature=-1.0 is not allowed"),
-        ("to be", {"sampler": "nucleus"}, "Unknown sampler 'nucleus'; choose one of 'greedy'"),
+        ("to be", {"sampler": "nucleus"}, "sampler='nucleus' is not allowed: choose one of 'greedy'"),
         ("to be", {"sampler": "greedy", "temperature": 0.5}, "takes no option temperature"),
         ("to be", {"sampler": Greedy(), "top_k": 5}, "set them on the object"),
         ("to be", {"max_new_tokens": 0}, "max_new_tokens=0 is not allowed"),

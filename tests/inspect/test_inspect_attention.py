@@ -139,7 +139,8 @@ def test_attention_map_is_frozen_and_checks_its_shape():
         (lambda gpt: attention_maps(gpt, "abc"), "no tokenizer"),
         (lambda gpt: attention_maps(gpt, np.array([1.5, 2.0])), "integer token ids"),
         (lambda gpt: attention_maps(gpt, np.ones((1, 2, 3), dtype=np.int32)), "1-D (T,) or 2-D (B, T)"),
-        (lambda gpt: attention_maps(gpt, np.array([[1, 2]]), index=1), "index=1 is out of range"),
+        (lambda gpt: attention_maps(gpt, np.array([[1, 2]]), index=1),
+         "attention_maps.index=1 is not allowed: it must be a whole number from -1 to 0 (the batch has 1 example(s)"),
     ],
 )
 def test_bad_inputs_raise_value_errors_naming_the_problem(gpt, call, message):
@@ -151,9 +152,9 @@ def test_bad_arguments_to_rollout_and_key_attention(gpt):
     attention = attention_maps(gpt, np.array([1, 2, 3]))
     with pytest.raises(ValueError, match="head_reduction='median' is not allowed"):
         attention_rollout(attention, head_reduction="median")
-    with pytest.raises(ValueError, match="query=3 is out of range; the map has 3 positions"):
+    with pytest.raises(ValueError, match=r"key_attention\.query=3 is not allowed: .* -3 to 2 \(the map has 3 positions"):
         key_attention(attention, query=3)
-    with pytest.raises(ValueError, match="layer=2 is out of range; the map has 2 layers"):
+    with pytest.raises(ValueError, match=r"key_attention\.layer=2 is not allowed: .* -2 to 1 \(the map has 2 layers"):
         key_attention(attention, layer=2)
 
 

@@ -43,7 +43,9 @@ def test_every_view_formats_a_run_the_same_way(runs_root, capsys):
     assert "1,234 samples/s (5,000 tokens/s)" in page and "1:15" in page and "0.1235" in page
     assert "1/10 (epoch 0.10)" in page and "<progress value='0.1000'" in page
 
-    with Progress(run, enabled=True):  # outside a notebook: prints its line on the way out
+    progress = Progress(run, enabled=True)
+    progress.notebook = False  # outside a notebook (an earlier test may have left an IPython kernel running)
+    with progress:  # prints its line on the way out
         pass
     assert capsys.readouterr().out == formatting.progress_line(run) + "\n"  # train()'s foreground line
 

@@ -237,5 +237,5 @@ def test_a_run_loaded_from_disk_resumes_with_the_augmentation_it_is_given(runs_r
 
 
 def test_augment_must_be_a_keras_layer(runs_root, xor_data):
-    with pytest.raises(ValueError, match="augment=.*takes a Keras layer stack"):
+    with pytest.raises(ValueError, match=r"train\.augment=.* is not allowed: it must be a Keras layer stack"):
         train(make_mlp, xor_data, TrainConfig(steps=1), augment=lambda x: x, verbose=False)

@@ -21,6 +21,7 @@ import uuid
 
 import numpy as np
 
+from nbmodels.checks import check_choice
 from nbmodels.dashboards._kit.env import chart_mode, enable_colab_widgets
 
 
@@ -43,9 +44,7 @@ class Chart:
     def __init__(self, figure, mode: str | None = None):
         import plotly.graph_objects as go
 
-        self.mode = mode or chart_mode()
-        if self.mode not in ("widget", "display"):
-            raise ValueError(f"Chart(mode={self.mode!r}) is not allowed: choose 'widget' or 'display'.")
+        self.mode = check_choice("Chart", "mode", mode or chart_mode(), ("widget", "display"))
         enable_colab_widgets()
         self.figure = go.FigureWidget(figure) if self.mode == "widget" else go.Figure(figure)
         if self.mode == "widget":

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
+from nbmodels.checks import check_choice
+
 CHART_MODES = ("auto", "widget", "display")
 MODE_ENV = "NBMODELS_CHARTS"  # overrides "auto": widget | display
 
@@ -53,9 +55,7 @@ def use_charts(mode: str = "auto") -> None:
     >>> use_charts("auto")
     """
     global _chosen
-    if mode not in CHART_MODES:
-        raise ValueError(f"use_charts(mode={mode!r}) is not allowed: choose one of {', '.join(map(repr, CHART_MODES))}.")
-    _chosen = mode
+    _chosen = check_choice("use_charts", "mode", mode, CHART_MODES)
 
 
 def chart_mode() -> str:

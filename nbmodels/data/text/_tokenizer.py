@@ -24,6 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
+from nbmodels.checks import check_int, fail
+
 # class name (as saved in a tokenizer file) -> the Tokenizer subclass of that name
 _SAVED_CLASSES: dict[str, type] = {}
 
@@ -63,22 +65,22 @@ class Tokenizer:
         Returns:
             `(ids, lengths)`: int32 `(B, T)` and int32 `(B,)`, the unpadded lengths.
         """
+        owner = f"{type(self).__name__}.encode_batch"
         if isinstance(texts, str):
-            raise ValueError("encode_batch takes a list of strings, not one string; use encode for one.")
+            fail(owner, "texts", texts, "pass a list of strings, or use encode for one string")
         rows = [self.encode(text) for text in texts]
         lengths = np.array([len(row) for row in rows], dtype=np.int32)
         longest = int(lengths.max()) if len(rows) else 0
         if pad_to is None:
             pad_to = longest
-        elif isinstance(pad_to, bool) or not isinstance(pad_to, (int, np.integer)) or pad_to < 0:
-            raise ValueError(f"pad_to={pad_to!r} is not allowed; it must be an integer >= 0 or None.")
-        elif longest > pad_to:
+        pad_to = check_int(owner, "pad_to", pad_to, minimum=0, fix="Or None, to pad to the longest text")
+        if longest > pad_to:
             index = int(np.argmax(lengths))
-            raise ValueError(
+            fail(owner, "pad_to", pad_to, (
                 f"texts[{index}] has {longest} tokens, more than pad_to={pad_to}; "
-                "use a larger pad_to (or None for the longest) or shorten the text."
-            )
-        ids = np.full((len(rows), int(pad_to)), padding_id, dtype=np.int32)
+                "use a larger pad_to (or None for the longest) or shorten the text"
+            ))
+        ids = np.full((len(rows), pad_to), padding_id, dtype=np.int32)
         for row, encoded in zip(ids, rows):
             row[: len(encoded)] = encoded
         return ids, lengths

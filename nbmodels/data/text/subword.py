@@ -26,6 +26,7 @@ from typing import Iterable
 
 import numpy as np
 
+from nbmodels.checks import check_int, fail
 from nbmodels.data.text._tokenizer import Tokenizer
 
 END_OF_TEXT = "<|endoftext|>"  # GPT-2's document separator, id 0 here
@@ -62,7 +63,8 @@ class BPETokenizer(Tokenizer):
     def __init__(self, tokenizer):
         tokenizers = _tokenizers()
         if not isinstance(tokenizer, tokenizers.Tokenizer):
-            raise ValueError(f"BPETokenizer wraps a tokenizers.Tokenizer, got {type(tokenizer).__name__}.")
+            fail("BPETokenizer", "tokenizer", tokenizer,
+                 "it must be a tokenizers.Tokenizer, e.g. from BPETokenizer.train")
         self._tokenizer = tokenizer
 
     @classmethod
@@ -81,14 +83,11 @@ class BPETokenizer(Tokenizer):
             min_frequency: a merge must occur at least this often.
         """
         tokenizers = _tokenizers()
-        if isinstance(vocabulary_size, bool) or not isinstance(vocabulary_size, int) or vocabulary_size < 257:
-            raise ValueError(
-                f"vocabulary_size={vocabulary_size!r} is not allowed; it must be an integer >= 257 "
-                "(the 256 bytes and <|endoftext|>)."
-            )
+        vocabulary_size = check_int("BPETokenizer.train", "vocabulary_size", vocabulary_size, minimum=257,
+                                    why="the 256 bytes and <|endoftext|>")
         texts = [texts] if isinstance(texts, str) else list(texts)
         if not any(isinstance(text, str) and text for text in texts):
-            raise ValueError("BPETokenizer.train needs some non-empty text.")
+            fail("BPETokenizer.train", "texts", texts, "it needs some non-empty text")
         model = tokenizers.Tokenizer(tokenizers.models.BPE())
         model.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
         model.decoder = tokenizers.decoders.ByteLevel()
@@ -114,7 +113,8 @@ class BPETokenizer(Tokenizer):
     def token_to_id(self, token: str) -> int:
         id = self._tokenizer.token_to_id(token)
         if id is None:
-            raise ValueError(f"{token!r} is not a token of this vocabulary; encode(text) splits any text.")
+            fail("BPETokenizer.token_to_id", "token", token,
+                      "it is not a token of this vocabulary; encode(text) splits any text")
         return id
 
     def id_to_token(self, id: int) -> str:
@@ -123,7 +123,7 @@ class BPETokenizer(Tokenizer):
 
     def encode(self, text: str) -> np.ndarray:
         if not isinstance(text, str):
-            raise ValueError(f"encode takes a string, got {type(text).__name__}; use encode_batch for a list.")
+            fail("BPETokenizer.encode", "text", text, "it must be a string; use encode_batch for a list")
         return np.asarray(self._tokenizer.encode(text).ids, dtype=np.int32)
 
     def decode(self, ids: Iterable[int]) -> str:

@@ -38,6 +38,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from nbmodels.checks import check_choice, fail
+
 # Defining a tokenizer class registers it for `Tokenizer.load`; importing `subword` here makes
 # `load_tokenizer` read every built-in kind.
 from nbmodels.data.text import subword  # noqa: F401
@@ -54,12 +56,6 @@ def _codepoints(text: str) -> np.ndarray:
     # One uint32 per code point; surrogatepass keeps lone surrogates (they occur in
     # text decoded with errors="surrogateescape") instead of failing.
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
-
-
-def _check_unknown(unknown) -> str:
-    if unknown not in UNKNOWN_MODES:
-        raise ValueError(f"unknown={unknown!r} is not allowed; use one of {', '.join(map(repr, UNKNOWN_MODES))}.")
-    return unknown
 
 
 def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
@@ -103,30 +99,33 @@ class CharTokenizer(Tokenizer):
     """
 
     def __init__(self, vocabulary: Sequence[str], *, unknown: str = "error"):
-        unknown = _check_unknown(unknown)
-        vocabulary = list(vocabulary)
-        for index, token in enumerate(vocabulary):
+        unknown = check_choice("CharTokenizer", "unknown", unknown, UNKNOWN_MODES)
+        given = list(vocabulary)  # as given: errors show it and count positions in it
+        for index, token in enumerate(given):
             if not isinstance(token, str) or len(token) != 1:
-                raise ValueError(
-                    f"vocabulary[{index}]={token!r} is not allowed; every entry must be a one-character string."
-                )
-        if unknown == "token":
-            if UNKNOWN_TOKEN in vocabulary[1:]:
-                raise ValueError(
-                    f"With unknown='token' the unknown token {UNKNOWN_TOKEN!r} must be id 0, but the vocabulary "
-                    f"has it at id {vocabulary.index(UNKNOWN_TOKEN, 1)}."
-                )
-            if not vocabulary or vocabulary[0] != UNKNOWN_TOKEN:
-                vocabulary.insert(0, UNKNOWN_TOKEN)
-        if not vocabulary:
-            raise ValueError("vocabulary is empty; a tokenizer needs at least one character.")
+                fail("CharTokenizer", "vocabulary", given, (
+                    f"vocabulary[{index}]={token!r} is not one character; every entry must be a one-character string"
+                ))
+        if not given and unknown == "error":
+            fail("CharTokenizer", "vocabulary", given, "a tokenizer needs at least one character")
+        if unknown == "token" and UNKNOWN_TOKEN in given[1:]:
+            fail("CharTokenizer", "vocabulary", given, (
+                f"with unknown='token' the unknown token {UNKNOWN_TOKEN!r} must be id 0, but it is "
+                f"vocabulary[{given.index(UNKNOWN_TOKEN, 1)}]; put it first or leave it out (it is added at id 0)"
+            ))
+        vocabulary = [UNKNOWN_TOKEN] + given if unknown == "token" and given[:1] != [UNKNOWN_TOKEN] else given
         codepoints = _codepoints("".join(vocabulary))
         order = np.argsort(codepoints, kind="stable")
         sorted_codepoints = codepoints[order]
         duplicated = np.flatnonzero(sorted_codepoints[1:] == sorted_codepoints[:-1])
         if duplicated.size:
             token = chr(sorted_codepoints[duplicated[0]])
-            raise ValueError(f"vocabulary has {token!r} more than once; every character must appear once.")
+            first = given.index(token)
+            fail("CharTokenizer", "vocabulary", given, (
+                f"it has {token!r} more than once (vocabulary[{first}] and "
+                f"vocabulary[{given.index(token, first + 1)}]); "
+                "every character must appear once"
+            ))
 
         self._vocabulary = vocabulary
         self._unknown = unknown
@@ -143,8 +142,8 @@ class CharTokenizer(Tokenizer):
         With `unknown="token"` the unknown token comes first (id 0), the characters after it.
         """
         if not isinstance(text, str) or not text:
-            raise ValueError("CharTokenizer.from_text needs a non-empty string of text.")
-        unknown = _check_unknown(unknown)
+            fail("CharTokenizer.from_text", "text", text, "it must be a non-empty string")
+        unknown = check_choice("CharTokenizer.from_text", "unknown", unknown, UNKNOWN_MODES)
         vocabulary = [chr(c) for c in np.unique(_codepoints(text))]
         if unknown == "token" and UNKNOWN_TOKEN in vocabulary:
             vocabulary.remove(UNKNOWN_TOKEN)  # it goes first, at id 0
@@ -171,7 +170,7 @@ class CharTokenizer(Tokenizer):
     def token_to_id(self, token: str) -> int:
         """The id of one character; an unknown one follows `unknown` like `encode`."""
         if not isinstance(token, str) or len(token) != 1:
-            raise ValueError(f"token_to_id takes one character, got {token!r}.")
+            fail("CharTokenizer.token_to_id", "token", token, "it must be one character")
         return int(self.encode(token)[0])
 
     def id_to_token(self, id: int) -> str:
@@ -181,7 +180,7 @@ class CharTokenizer(Tokenizer):
     def encode(self, text: str) -> np.ndarray:
         """The ids of `text`'s characters, int32 of shape `(len(text),)`."""
         if not isinstance(text, str):
-            raise ValueError(f"encode takes a string, got {type(text).__name__}; use encode_batch for a list.")
+            fail("CharTokenizer.encode", "text", text, "it must be a string; use encode_batch for a list")
         codepoints = _codepoints(text)
         slots = np.searchsorted(self._sorted_codepoints, codepoints)
         slots = np.minimum(slots, len(self._sorted_codepoints) - 1)
