@@ -30,7 +30,7 @@ import time
 import ipywidgets as widgets
 
 from nbmodels.dashboards._attention import token_labels
-from nbmodels.dashboards._series import Throttle
+from nbmodels.dashboards._kit.throttle import Throttle
 from nbmodels.dashboards._kit.snapshot import SnapshotDisplay, table_html
 
 # Which numeric controls each sampler reads; the others are hidden.

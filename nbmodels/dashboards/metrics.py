@@ -8,17 +8,17 @@ import threading
 import ipywidgets as widgets
 
 from nbmodels.dashboards._kit.chart import Chart
+from nbmodels.dashboards._kit.snapshot import SnapshotDisplay, table_html
+from nbmodels.dashboards._kit.throttle import Throttle
 from nbmodels.dashboards._series import (
     PANELS,
     RunSeries,
-    Throttle,
     metrics_figure_layout,
     metrics_layout,
     metrics_traces,
     snapshot_rows,
     summary_line,
 )
-from nbmodels.dashboards._kit.snapshot import SnapshotDisplay, table_html
 from nbmodels.runs.formatting import status_line
 from nbmodels.runs.rundir import WAITING
 

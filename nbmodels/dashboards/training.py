@@ -7,6 +7,7 @@ import html
 import ipywidgets as widgets
 from traitlets import Dict, Instance
 
+from nbmodels.checks import ConfigError
 from nbmodels.config import TrainConfig
 from nbmodels.dashboards import form as form_logic
 from nbmodels.dashboards._info import control_states, devices_html, recipe_line, resolved_precision
@@ -105,13 +106,25 @@ class ConfigForm(widgets.VBox):
         if self._quiet:
             return
         config, errors = form_logic.config_from_form(self.values(), self._replicas)
+        self._show_errors(errors)
+        self.config = config
+
+    def show_error(self, error: ValueError) -> bool:
+        """Place an error found after the form was valid (a device this machine lacks, found
+        when training starts) next to its field; False if no field of the form owns it."""
+        field = error.field if isinstance(error, ConfigError) and error.owner == "TrainConfig" else None
+        if field not in self.widgets:
+            return False
+        self._show_errors({**self.errors, field: form_logic.error_text(error)})
+        return True
+
+    def _show_errors(self, errors: dict) -> None:
         for name, label in self._error_labels.items():
             message = errors.get(name, "")
             # Lines as tall as the text, not as a widget row (28 px).
             label.value = f"<div style='color:#c62828;line-height:1.3'>{html.escape(message)}</div>" if message else ""
             label.layout.display = None if message else "none"
         self.errors = errors
-        self.config = config
 
 
 class TrainingDashboard(SnapshotDisplay, widgets.VBox):
@@ -276,7 +289,10 @@ class TrainingDashboard(SnapshotDisplay, widgets.VBox):
                 run = train(custom["builder"], custom["data"], config, loss=custom["loss"], metrics=custom["metrics"],
                             name=custom["name"], root=self.root, background=True, verbose=False)
         except Exception as error:  # noqa: BLE001 - a form is no place for a stack trace
-            self._say(f"Could not start: {type(error).__name__}: {error}", error=True)
+            if self.form.show_error(error):
+                self._say(f"Could not start: fix {error.field}, marked in red.", error=True)
+            else:
+                self._say(f"Could not start: {type(error).__name__}: {error}", error=True)
             return None
         self._watch(run)
         return run

@@ -98,7 +98,7 @@ def test_display_leaves_the_last_state_in_the_notebook(ipython, runs_root, xor_d
     board.close()
 
 
-@pytest.mark.parametrize("module", ["_kit.env", "_series", "_kit.snapshot", "_info", "_attention", "form", "metrics",
+@pytest.mark.parametrize("module", ["_kit.env", "_kit.throttle", "_series", "_kit.snapshot", "_info", "_attention", "form", "metrics",
                                     "training", "attention", "_kit.chart", "testing"])
 def test_docstring_examples(module, runs_root):
     result = doctest.testmod(importlib.import_module(f"nbmodels.dashboards.{module}"), optionflags=doctest.ELLIPSIS)

@@ -8,7 +8,8 @@ import pytest
 
 from nbmodels import Run, TrainConfig
 from nbmodels.dashboards import MetricsPanel
-from nbmodels.dashboards._series import RunSeries, Throttle, smooth
+from nbmodels.dashboards._kit.throttle import Throttle
+from nbmodels.dashboards._series import RunSeries, smooth
 
 
 def trace(panel, name):

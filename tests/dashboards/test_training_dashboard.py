@@ -44,7 +44,8 @@ def test_invalid_form_disables_start_and_never_raises(runs_root, xor_data):
     assert board.start() is None and "Fix the fields" in board._message.value
     board.form.widgets["learning_rate"].value = 1e-3
     board.form.widgets["devices"].value = "3"  # a valid config, but this machine has no GPU 3
-    assert board.start() is None and "Could not start: ValueError" in board._message.value
+    assert board.start() is None and "Could not start: fix devices" in board._message.value
+    assert "/gpu:3" in board.form.errors["devices"] and "nbmodels devices" in board.form.errors["devices"]
     assert "Traceback" not in board._message.value
     board.form.widgets["devices"].value = ""
     board.form.widgets["batch_size"].value = 10_000  # too big for the data: fails in the training thread
