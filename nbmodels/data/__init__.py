@@ -19,6 +19,8 @@ Dataset(digits: classification, train x (1438, 64) float32 -> y (1438,) int32, v
 """
 
 from nbmodels.data.network import DownloadError, data_dir, fetch
+from nbmodels.data.images.arrays import as_images
+from nbmodels.data.images.folder import image_folder
 from nbmodels.data.registry import Dataset, DatasetInfo, list_datasets, load, register
 from nbmodels.data.sources import ArraySource, LazySource, Source, TFDataSource
 from nbmodels.data.text import CharTokenizer, load_text, text_corpus
@@ -26,6 +28,7 @@ from nbmodels.data.text import CharTokenizer, load_text, text_corpus
 # Importing these registers each family's datasets; list_datasets() shows offline ones first.
 from nbmodels.data import synthetic  # noqa: E402,F401  isort: skip
 from nbmodels.data.images import datasets as _images  # noqa: E402,F401  isort: skip
+from nbmodels.data.images import marker as _marker  # noqa: E402,F401  isort: skip
 from nbmodels.data.text import datasets as _text  # noqa: E402,F401  isort: skip
 
 __all__ = [
@@ -37,8 +40,10 @@ __all__ = [
     "LazySource",
     "Source",
     "TFDataSource",
+    "as_images",
     "data_dir",
     "fetch",
+    "image_folder",
     "list_datasets",
     "load",
     "load_text",

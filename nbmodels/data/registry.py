@@ -18,7 +18,9 @@ from nbmodels.checks import ConfigError, check_choice, fail
 from nbmodels.data import sources
 
 TASKS = ("classification", "regression", "text", "retrieval")
-SOURCES = ("embedded", "generated", "download")
+# Where a dataset comes from, in the order list_datasets() shows them: what works offline first.
+# "local" is the user's own files (an image folder): offline, but not shipped with nbmodels.
+SOURCES = ("embedded", "generated", "local", "download")
 
 # What `model.compile` gets for each task. nbmodels models output logits, so
 # "sparse_categorical_crossentropy" means from_logits=True here (nbmodels.train builds
@@ -56,7 +58,8 @@ class Dataset:
             it that way), `"mse"`, or `""` (retrieval: the model adds its own loss).
             Defaults from `task`.
         metrics: metric names for `model.compile`, e.g. `("accuracy",)`; defaults from `task`.
-        source: `"embedded"`, `"generated"` or `"download"`; filled in by `load()`.
+        source: `"embedded"`, `"generated"`, `"local"` (the user's own files) or
+            `"download"`; filled in by `load()`.
         ground_truth: for generated sets, the true parameters (e.g. `{"weights": ...}`).
         tokens_per_sample: sequence length when x holds token sequences, else `None`.
         extras: anything else a consumer may need, e.g. `{"vocab": [...]}` for text or
@@ -191,7 +194,8 @@ def register(
             Omit it to use `register` as a decorator.
         description: one sentence for `list_datasets()`.
         task: `"classification"`, `"regression"` or `"text"`.
-        source: `"embedded"`, `"generated"` or `"download"`.
+        source: `"embedded"`, `"generated"`, `"local"` (read from the user's own files)
+            or `"download"`.
 
     Returns:
         The loader, unchanged (so decorated functions stay callable).
@@ -235,17 +239,17 @@ def register(
 
 
 def list_datasets() -> list[DatasetInfo]:
-    """Every registered dataset: embedded ones first, then generated, then downloaded; in
-    registration order within each.
+    """Every registered dataset: embedded ones first, then generated, then local (your own
+    files), then downloaded; in registration order within each.
 
     Example:
 
     >>> from nbmodels import data
     >>> [info.name for info in data.list_datasets() if info.source != "download"]
-    ['digits', 'python_docs', 'linear_regression', 'blobs', 'key_token']
+    ['digits', 'python_docs', 'linear_regression', 'blobs', 'marker', 'key_token', 'image_folder']
     """
-    order = {"embedded": 0, "generated": 1}
-    return sorted((entry.info for entry in _REGISTRY.values()), key=lambda info: order.get(info.source, 2))
+    order = {source: rank for rank, source in enumerate(SOURCES)}
+    return sorted((entry.info for entry in _REGISTRY.values()), key=lambda info: order[info.source])
 
 
 def load(name: str, **options) -> Dataset:

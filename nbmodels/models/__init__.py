@@ -3,6 +3,8 @@
 from nbmodels.models.text.gpt import GPT, GPT_SIZES, GPTConfig
 from nbmodels.models.mlp import mlp
 from nbmodels.models.text.classifier import TEXT_CLASSIFIER_SIZES, TextClassifier, TextClassifierConfig
+from nbmodels.models.vision.convnet import CONVNET_SIZES, ConvNet, ConvNetConfig
+from nbmodels.models.vision.vit import VIT_SIZES, ViT, ViTConfig
 
 __all__ = [
     "GPT",
@@ -12,4 +14,10 @@ __all__ = [
     "TextClassifier",
     "TextClassifierConfig",
     "mlp",
+    "CONVNET_SIZES",
+    "ConvNet",
+    "ConvNetConfig",
+    "VIT_SIZES",
+    "ViT",
+    "ViTConfig",
 ]

@@ -13,7 +13,7 @@ no Keras.
 Example:
 >>> from nbmodels import recipes
 >>> [recipe.name for recipe in recipes.list_recipes()]
-['char_gpt', 'text_classifier']
+['char_gpt', 'text_classifier', 'convnet', 'vit']
 >>> gpt = recipes.get_recipe("char_gpt")
 >>> gpt.title, gpt.sizes, gpt.default_dataset
 ('Character GPT on a corpus', ('tiny', 'baby', 'shakespeare_char'), 'python_docs')
@@ -24,6 +24,6 @@ Example:
 from nbmodels.recipes.base import Recipe, get_recipe, list_recipes, register, resume, unregister
 
 # Importing a family's module registers its recipes; the picker lists them in this order.
-from nbmodels.recipes import text  # noqa: E402,F401  isort: skip
+from nbmodels.recipes import text, vision  # noqa: E402,F401  isort: skip
 
 __all__ = ["Recipe", "get_recipe", "list_recipes", "register", "resume", "unregister"]

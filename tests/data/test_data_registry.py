@@ -16,6 +16,8 @@ BUILT_IN = {
     "linear_regression": ("regression", "generated"),
     "blobs": ("classification", "generated"),
     "key_token": ("classification", "generated"),
+    "marker": ("classification", "generated"),
+    "image_folder": ("classification", "local"),
     "mnist": ("classification", "download"),
     "fashion_mnist": ("classification", "download"),
     "cifar10": ("classification", "download"),
@@ -188,7 +190,8 @@ def test_summary_is_one_deterministic_line_and_is_the_repr():
     assert "\n" not in repr(data.load("python_docs"))
 
 
-@pytest.mark.parametrize("module", ["__init__", "registry", "text.corpus", "text.datasets", "images.datasets", "synthetic", "network"])
+@pytest.mark.parametrize("module", ["__init__", "registry", "text.corpus", "text.datasets", "images.datasets", "images.marker",
+                                    "images.folder", "images.arrays", "synthetic", "network"])
 def test_docstring_examples_run(module, isolated_registry):
     name = "nbmodels.data" if module == "__init__" else f"nbmodels.data.{module}"
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)

@@ -7,7 +7,8 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module", ["nbmodels.layers.attention", "nbmodels.layers.transformer", "nbmodels.layers.embeddings"]
+    "module", ["nbmodels.layers.attention", "nbmodels.layers.transformer", "nbmodels.layers.embeddings",
+               "nbmodels.layers.patches"]
 )
 def test_layer_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from nbmodels.checks import check_bool, check_fraction, check_int
+from nbmodels.data.images.arrays import as_images
 from nbmodels.data.network import network_errors
 from nbmodels.data.registry import Dataset, register
 from nbmodels.data.splits import shuffled_split
@@ -55,7 +56,6 @@ def digits(*, validation_split: float = 0.2, seed: int = 0, flatten: bool = True
     )
 
 
-
 IMAGES_ALTERNATIVE = "nbmodels.data.load('digits') is an embedded 8x8 digits set that works offline."
 
 # keras.datasets name -> (description, class names)
@@ -101,9 +101,7 @@ def _keras_image_loader(keras_name: str, class_names: list[str]):
 
 
 def _images(x: np.ndarray) -> np.ndarray:
-    if x.ndim == 3:  # grayscale (N, H, W) -> (N, H, W, 1), what Conv2D expects
-        x = x[..., None]
-    return (x / np.float32(255.0)).astype(np.float32)
+    return (as_images(x) / np.float32(255.0)).astype(np.float32)  # grayscale sets gain a channel axis
 
 
 def _labels(y: np.ndarray) -> np.ndarray:
