@@ -11,3 +11,6 @@ __all__ += [
     "ClassificationReport", "ClassifierEvaluation", "ClassScores", "Mistakes", "Predictions", "confusion_matrix",
     "evaluate_classifier", "misclassified", "most_confused", "per_class_report", "predictions", "report_from_confusion",
 ]
+from nbmodels.inspect.images import grad_cam, upsample, vit_attention, vit_rollout
+
+__all__ += ["grad_cam", "upsample", "vit_attention", "vit_rollout"]
