@@ -53,6 +53,7 @@ bench: $(VENV)/.installed-test $(VENV)/.installed-bench
 	$(BIN)/python bench/generation.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/shakespeare.py
+	$(BIN)/python bench/vision_mnist.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache extension/node_modules extension/lib extension/tsconfig.tsbuildinfo nbmodels/labextension

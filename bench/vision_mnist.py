@@ -23,7 +23,7 @@ callback splits each epoch into training, validation and the rest (epoch-end hoo
 epoch's start), which shows where a difference goes. Exit code 0 either way (a bench reports);
 2 when the data is missing.
 
-    python bench/vision_mnist.py [--epochs 3] [--repeats 2] [--data PATH] [--json out.json]
+    python bench/vision_mnist.py [--epochs 5] [--repeats 4] [--data PATH] [--json out.json]
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ BATCH_SIZE, LEARNING_RATE = 128, 1e-3
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per training (the first is not timed)")
-    parser.add_argument("--repeats", type=int, default=2, help="trainings of each variant, alternating")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per training (the first is not timed)")
+    parser.add_argument("--repeats", type=int, default=4, help="trainings of each variant, alternating")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with MNIST's t10k IDX files")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--seed", type=int, default=0)

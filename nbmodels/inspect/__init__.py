@@ -1,16 +1,20 @@
-"""What a trained model looked at: pure functions with numpy out, for dashboards and tests."""
+"""What a trained model looked at: pure functions with numpy out, for dashboards and tests.
+
+- attention (text and ViT scores): `attention_maps`, `attention_rollout`, `key_attention`.
+- classification: `evaluate_classifier` and the functions it bundles (confusion, per-class report, ...).
+- images: `vit_attention` and `vit_rollout` on the patch grid, `grad_cam` for convnets, `upsample`.
+"""
 
 from nbmodels.inspect.attention import AttentionMap, attention_maps, attention_rollout, key_attention
 from nbmodels.inspect.classification import (
     ClassificationReport, ClassifierEvaluation, ClassScores, Mistakes, Predictions, confusion_matrix,
     evaluate_classifier, misclassified, most_confused, per_class_report, predictions, report_from_confusion,
 )
-
-__all__ = ["AttentionMap", "attention_maps", "attention_rollout", "key_attention"]
-__all__ += [
-    "ClassificationReport", "ClassifierEvaluation", "ClassScores", "Mistakes", "Predictions", "confusion_matrix",
-    "evaluate_classifier", "misclassified", "most_confused", "per_class_report", "predictions", "report_from_confusion",
-]
 from nbmodels.inspect.images import grad_cam, upsample, vit_attention, vit_rollout
 
-__all__ += ["grad_cam", "upsample", "vit_attention", "vit_rollout"]
+__all__ = [
+    "AttentionMap", "attention_maps", "attention_rollout", "key_attention",
+    "ClassificationReport", "ClassifierEvaluation", "ClassScores", "Mistakes", "Predictions", "confusion_matrix",
+    "evaluate_classifier", "misclassified", "most_confused", "per_class_report", "predictions", "report_from_confusion",
+    "grad_cam", "upsample", "vit_attention", "vit_rollout",
+]
