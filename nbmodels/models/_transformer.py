@@ -14,6 +14,7 @@ import keras
 from keras import ops
 
 from nbmodels.checks import Fields
+from nbmodels.models._base import ConfiguredModel
 from nbmodels.layers import TransformerBlock
 
 
@@ -44,7 +45,7 @@ def trunk_parameter_count(config) -> int:
     return layers * block + 2 * width  # + the final LayerNorm
 
 
-class TransformerModel(keras.Model):
+class TransformerModel(ConfiguredModel):
     """Base of the transformer models (GPT, TextClassifier, and any family that embeds its own inputs).
 
     A subclass sets `config` (sizes: `num_layers`, `num_heads`, `hidden_dim`, `intermediate_dim`,
@@ -120,12 +121,3 @@ class TransformerModel(keras.Model):
     def attention_scores(self, inputs):
         """Every layer's attention scores, `(num_layers, B, num_heads, T, T)` float32."""
         return self(inputs, return_attention_scores=True)[1]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(config=self.config.to_dict())
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

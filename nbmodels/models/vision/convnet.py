@@ -17,6 +17,7 @@ import keras
 from keras import ops
 
 from nbmodels.checks import ConfigError, Fields, check_int, preset_fields
+from nbmodels.models._base import ConfiguredModel
 from nbmodels.models.vision._images import check_image_batch
 
 PADDINGS = ("valid", "same")
@@ -168,7 +169,7 @@ CONVNET_SIZES = {
 
 
 @keras.saving.register_keras_serializable(package="nbmodels")
-class ConvNet(keras.Model):
+class ConvNet(ConfiguredModel):
     """A convolutional image classifier (keras.io's MNIST convnet, or a small ResNet).
 
     Args:
@@ -256,12 +257,3 @@ class ConvNet(keras.Model):
             branch = ops.relu(norm_a(conv_a(x), training=training))
             x = ops.relu(x + norm_b(conv_b(branch), training=training))  # (B, H, W, filters)
         return x
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(config=self.config.to_dict())
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -7,11 +7,11 @@ import keras
 import numpy as np
 import pytest
 
-from nbmodels import TrainConfig, data, train
 from nbmodels.checks import ConfigError
 from nbmodels.models import CONVNET_SIZES, ConvNet, ConvNetConfig
 from nbmodels.models.vision import convnet as convnet_module
 from tests.harness import check_model
+from tests.models.vision.digits import digits_validation_accuracy
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -89,12 +89,7 @@ def test_learns_digits_to_97_percent(runs_root):
     # keras.io's MNIST convnet on 8x8 digits: same padding keeps both pools (8 -> 4 -> 2).
     # Over seeds 0-2 it reached 98.1-98.9% in 15 epochs (about 5 s here).
     config = ConvNetConfig.preset("mnist", input_shape=(8, 8, 1), padding="same")
-    dataset = data.load("digits", flatten=False)
-    run = train(lambda: ConvNet(config), dataset,
-                TrainConfig(epochs=15, batch_size=32, learning_rate=3e-3, lr_schedule="warmup_cosine",
-                            warmup_steps=20), verbose=False)
-    assert run.status == "finished"
-    accuracy = run.validation_history[-1]["metrics"]["val_accuracy"]
+    accuracy = digits_validation_accuracy(lambda: ConvNet(config), epochs=15)
     assert accuracy >= 0.97, f"validation accuracy {accuracy:.3f}"
 
 

@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 
-from nbmodels import TrainConfig, data, train
 from nbmodels.checks import ConfigError
 from nbmodels.models import VIT_SIZES, ViT, ViTConfig
 from nbmodels.models.vision import vit as vit_module
 from tests.harness import check_model
+from tests.models.vision.digits import digits_validation_accuracy
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -75,12 +75,7 @@ def test_images_of_another_shape_are_a_clear_error(shape, hint):
 def test_learns_digits_to_95_percent(runs_root):
     # The "digits" size (patch 2, 2 layers, 64 wide). Over seeds 0-2 it reached 96.9-97.8% in
     # 20 epochs (about 20 s here).
-    dataset = data.load("digits", flatten=False)
-    run = train(lambda: ViT(ViTConfig.preset("digits")), dataset,
-                TrainConfig(epochs=20, batch_size=32, learning_rate=3e-3, lr_schedule="warmup_cosine",
-                            warmup_steps=20), verbose=False)
-    assert run.status == "finished"
-    accuracy = run.validation_history[-1]["metrics"]["val_accuracy"]
+    accuracy = digits_validation_accuracy(lambda: ViT(ViTConfig.preset("digits")), epochs=20)
     assert accuracy >= 0.95, f"validation accuracy {accuracy:.3f}"
 
 
