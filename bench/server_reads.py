@@ -124,8 +124,11 @@ def _baseline_modules():
     exec(compile(source("nbmodels/training/rundir.py"), "baseline/rundir.py", "exec"), old_rundir.__dict__)
     old_run = types.ModuleType("baseline_run")
     sys.modules["baseline_run"] = old_run
-    old_run.rundir = old_rundir  # its `from nbmodels.runs import rundir` is taken out below
-    code = source("nbmodels/training/run.py").replace("from nbmodels.runs import rundir\n", "")
+    # Its imports of the run-directory module (then nbmodels.training.rundir) go to the baseline's.
+    old_run.rundir = old_rundir
+    code = (source("nbmodels/training/run.py").replace("from nbmodels.training import rundir\n", "")
+            .replace("from nbmodels.training.rundir import", "from baseline_rundir import"))
+    sys.modules["baseline_rundir"] = old_rundir
     exec(compile(code, "baseline/run.py", "exec"), old_run.__dict__)
     return old_rundir, old_run
 

@@ -1,5 +1,5 @@
 /**
- * Text shown in the sidebar; kept in step with the Python side (nbmodels.runs.run).
+ * Text shown in the sidebar; kept in step with the Python side (nbmodels.runs.formatting).
  */
 import { RunStatus } from './types';
 
@@ -19,7 +19,7 @@ export function isActive(status: string): boolean {
   return ACTIVE.has(status);
 }
 
-/** `h:mm:ss` or `m:ss`, like nbmodels.runs.run.format_seconds; `?` when unknown. */
+/** `h:mm:ss` or `m:ss`, like nbmodels.runs.formatting.format_seconds; `?` when unknown. */
 export function formatSeconds(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) {
     return '?';

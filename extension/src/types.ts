@@ -2,7 +2,7 @@
  * The JSON shapes of the server routes (nbmodels/server/routes.py).
  */
 
-/** Statuses of nbmodels.training.rundir.STATUSES. */
+/** Statuses of nbmodels.runs.rundir.STATUSES. */
 export type RunStatus =
   | 'created'
   | 'running'
@@ -44,7 +44,7 @@ export interface IRunDetails extends IRunSummary {
   info: Record<string, unknown>;
 }
 
-/** One line of events.jsonl; see the schema in nbmodels/training/rundir.py. */
+/** One line of events.jsonl; see the schema in nbmodels/runs/rundir.py. */
 export interface IRunEvent {
   type: string;
   time?: number;

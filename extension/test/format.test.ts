@@ -9,7 +9,7 @@ import {
   progressFraction
 } from '../src/format';
 
-describe('formatSeconds (same text as nbmodels.training.run.format_seconds)', () => {
+describe('formatSeconds (same text as nbmodels.runs.formatting.format_seconds)', () => {
   it.each([
     [0, '0:00'],
     [59.4, '0:59'],
