@@ -17,6 +17,9 @@ What a recipe writes:
     activation_bytes(model_config, batch_size, value_bytes): the family's memory for the
         backward pass; the base adds the weights, gradients and optimizer state.
     data_options(size, dataset) (optional): options for `nbmodels.data.load` a size implies.
+    train_options + training_arguments(size, data, options) (optional): the recipe's own
+        options of `train()` (augmentation, fine-tuning) and the `nbmodels.train` arguments
+        they become; they are recorded in the run, so `resume(run)` uses them again.
 
 Example:
 >>> import dataclasses
@@ -61,7 +64,7 @@ from __future__ import annotations
 import abc
 from typing import Callable, ClassVar
 
-from nbmodels.checks import check_choice, did_you_mean
+from nbmodels.checks import check_choice, did_you_mean, fail
 from nbmodels.config import TrainConfig
 
 # Bytes per parameter while training with Adam: the float32 weight, its gradient and Adam's
@@ -100,6 +103,9 @@ class Recipe(abc.ABC):
     default_dataset: ClassVar[str]
     config: ClassVar[TrainConfig]
     shape_without_data: ClassVar[dict]
+    # The recipe's own options of train(), with their defaults (JSON values: they are recorded
+    # in the run's config.json, so that resume(run) trains with them again).
+    train_options: ClassVar[dict] = {}
 
     # ---- what a family writes -----------------------------------------------------------------
 
@@ -121,6 +127,11 @@ class Recipe(abc.ABC):
 
     def data_options(self, size: str, dataset: str) -> dict:
         """Options for `nbmodels.data.load` that this size implies (none by default)."""
+        return {}
+
+    def training_arguments(self, size: str, data, options: dict) -> dict:
+        """Keyword arguments for `nbmodels.train` (e.g. `augment=`) that this recipe's
+        `options` (its `train_options`, filled in and checked) imply; none by default."""
         return {}
 
     # ---- what a picker shows, without loading data ----------------------------------------
@@ -173,7 +184,7 @@ class Recipe(abc.ABC):
 
     def train(self, size: str | None = None, dataset: str | None = None, config: TrainConfig | None = None, *,
               data=None, root=None, background: bool = False, name: str | None = None, verbose: bool = True,
-              dataset_options: dict | None = None):
+              dataset_options: dict | None = None, **options):
         """Train this recipe; returns the `Run` (see `nbmodels.train`).
 
         Args:
@@ -183,19 +194,23 @@ class Recipe(abc.ABC):
             data: an already loaded `nbmodels.data.Dataset` (skips loading).
             root, background, name, verbose: as for `nbmodels.train`.
             dataset_options: extra options for `nbmodels.data.load` (e.g. `path=` for "text_file").
+            **options: the recipe's own options, named in its `train_options` (with defaults).
         """
         from nbmodels.training import train
 
         size = self._check_size(size)
+        options = self._check_options(options)
         dataset_options = dict(dataset_options or {})
         if data is None:
             data = self.data(dataset, size, **dataset_options)
             dataset = self._check_dataset(dataset)
         else:
             dataset = data.name or dataset
-        info = {"recipe": self.name, "size": size, "dataset": dataset, "dataset_options": dataset_options}
+        info = {"recipe": self.name, "size": size, "dataset": dataset, "dataset_options": dataset_options,
+                "options": options}
         return train(self.builder(size, data), data, config or self.config, name=name or f"{self.name}-{size}",
-                     root=root, background=background, verbose=verbose, info=info)
+                     root=root, background=background, verbose=verbose, info=info,
+                     **self.training_arguments(size, data, options))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, sizes={self.sizes!r}, datasets={self.datasets!r})"
@@ -206,6 +221,16 @@ class Recipe(abc.ABC):
         size = self.default_size if size is None else size
         check_choice(self.name, "size", size, self.sizes)
         return size
+
+    def _check_options(self, options: dict) -> dict:
+        """`options` over the defaults in `train_options`; an unknown name is a ConfigError."""
+        for option, value in options.items():
+            if option not in self.train_options:
+                known = ", ".join(self.train_options) or "none"
+                fail(f"{self.name}.train", option, value,
+                     f"it is not an option of this recipe{did_you_mean(option, self.train_options)}; its own options: "
+                     f"{known}")
+        return {**self.train_options, **options}
 
     def _check_dataset(self, dataset):
         dataset = self.default_dataset if dataset is None else dataset
@@ -286,5 +311,8 @@ def resume(run, *, background: bool = False, verbose: bool = True):
             "the model builder and data it was trained with."
         )
     recipe = get_recipe(info["recipe"])
-    data = recipe.data(info.get("dataset"), info.get("size"), **(info.get("dataset_options") or {}))
-    return resume_training(run, recipe.builder(info.get("size"), data), data, background=background, verbose=verbose)
+    size = info.get("size")
+    data = recipe.data(info.get("dataset"), size, **(info.get("dataset_options") or {}))
+    options = recipe._check_options(info.get("options") or {})
+    return resume_training(run, recipe.builder(size, data), data, background=background, verbose=verbose,
+                           **recipe.training_arguments(recipe._check_size(size), data, options))

@@ -136,3 +136,37 @@ def test_listing_recipes_loads_no_keras():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+class ExtraCallbackRecipe(TwoLayerRecipe):
+    """A recipe option that becomes an `nbmodels.train` argument (here: a callback)."""
+
+    name = "two_layer_logged"
+    train_options = {"log_every": None}
+
+    def training_arguments(self, size, data, options):
+        import keras
+
+        if options["log_every"] is None:
+            return {}
+        seen = self.seen = []
+        every = options["log_every"]
+        return {"callbacks": [keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: seen.append(batch) if batch % every == 0 else None)]}
+
+
+@pytest.fixture
+def logged():
+    recipes.register(ExtraCallbackRecipe)
+    yield recipes.get_recipe("two_layer_logged")
+    recipes.unregister("two_layer_logged")
+
+
+def test_a_recipes_own_options_reach_train_and_are_recorded(logged, runs_root):
+    run = logged.train(root=runs_root, verbose=False, log_every=2)
+    assert run.status == "finished"
+    assert logged.seen == [0, 2]  # 4 steps, the callback the option made saw every second one
+    assert run.info["options"] == {"log_every": 2}  # recorded, so that recipes.resume(run) uses it again
+    with pytest.raises(ConfigError, match=r"log_evry.*did you mean 'log_every'") as error:
+        logged.train(root=runs_root, verbose=False, log_evry=2)
+    assert error.value.field == "log_evry"
