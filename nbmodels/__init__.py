@@ -27,6 +27,7 @@ _LAZY = {
     "RunBusyError": "nbmodels.runs",
     "train": "nbmodels.training.loop",
     "resume": "nbmodels.training.loop",
+    "FineTune": "nbmodels.training.fine_tune",
     "devices": "nbmodels.devices",
     "Device": "nbmodels.devices",
     "data": "nbmodels.data",

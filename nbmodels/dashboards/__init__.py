@@ -7,8 +7,13 @@ Importing this package is cheap; ipywidgets and plotly load with the first dashb
   throughput, ETA, memory).
 - `TrainingDashboard()`: a TrainConfig form, devices, a recipe picker and Start/Stop/Resume,
   with a MetricsPanel.
-- `AttentionExplorer(model, text)`: attention heatmaps per layer and head, all heads at a
-  glance, where one token attends, and attention rollout.
+- `AttentionExplorer(model, text or image)`: attention heatmaps per layer and head, all heads
+  at a glance, where one token attends, and attention rollout; for a ViT and an image, the
+  attention laid over the image, the query patch picked by clicking it.
+- `EvaluationView(model, data)`: a classifier's confusion matrix (click a cell: its images with
+  their top predictions, most confident first), the per-class table, linked by one selection.
+- `GradCAMView(model, images)`: where a convnet looked, per image, class and conv layer.
+- `DatasetPreview(data, augment)`: a grid of samples, each next to its augmented version.
 - `GenerationPlayground(model)`: a prompt, sampler controls and streaming output, each token
   coloured by its probability with its top alternatives; Stop.
 - `use_charts(mode)`: FigureWidget ("widget") or display-handle ("display") charts; "auto"
@@ -23,6 +28,9 @@ _LAZY = {
     "ConfigForm": "nbmodels.dashboards.training",
     "AttentionExplorer": "nbmodels.dashboards.attention",
     "GenerationPlayground": "nbmodels.dashboards.generation",
+    "EvaluationView": "nbmodels.dashboards.evaluation",
+    "DatasetPreview": "nbmodels.dashboards.preview",
+    "GradCAMView": "nbmodels.dashboards.gradcam",
     "Chart": "nbmodels.dashboards._kit.chart",
     "use_charts": "nbmodels.dashboards._kit.env",
     "chart_mode": "nbmodels.dashboards._kit.env",

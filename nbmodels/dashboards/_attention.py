@@ -116,3 +116,58 @@ def _shade(value: float) -> str:
     v = min(max(value, 0.0), 1.0)
     r, g, b = (round(255 + (c - 255) * v) for c in (31, 78, 153))
     return f"#{r:02x}{g:02x}{b:02x}"
+
+
+# ---- image mode: a ViT's attention on its patch grid -------------------------------------------
+
+CLS = "cls"  # the image-mode query selector's "class token" value (vit_attention's query="cls")
+
+
+def image_attention(model, image):
+    """The attention of one image `(H, W, C)` through a ViT, as an `AttentionMap` over the class
+    token and the patches (row-major), from one forward pass: the scores `vit_attention` and
+    `vit_rollout` read, kept so every selection is a re-slice, not another pass."""
+    from nbmodels.inspect import AttentionMap
+    from nbmodels.inspect.attention import CLS_LABEL
+
+    scores = np.asarray(model.attention_scores(image[None]), dtype=np.float32)[:, 0]  # (L, N, T, T)
+    grid = patch_grid_size(scores.shape[-1])
+    tokens = [CLS_LABEL] + [f"patch ({r}, {c})" for r in range(grid) for c in range(grid)]
+    return AttentionMap(scores=scores, tokens=tokens, causal=False)
+
+
+def patch_grid_size(positions: int) -> int:
+    """Patches a side, from the positions a ViT attends over (the class token and grid^2 patches)."""
+    return int(round((positions - 1) ** 0.5))
+
+
+def patch_map(scores: np.ndarray, query) -> np.ndarray:
+    """(grid, grid): row `query` ("cls" or a patch index) of a (positions, positions) matrix,
+    over the patches, on the grid; the class token's own share left out, as in `vit_attention`."""
+    row = 0 if query == CLS else 1 + int(query)
+    patches = scores[row, 1:]  # (grid * grid,)
+    grid = patch_grid_size(scores.shape[-1])
+    return patches.reshape(grid, grid)
+
+
+def patch_name(query, grid: int) -> str:
+    """'the class token' or 'patch (row, col)'."""
+    if query == CLS:
+        return "the class token"
+    row, col = divmod(int(query), grid)
+    return f"patch ({row}, {col})"
+
+
+def image_title(layer: int, head, rollout: bool, query, grid: int) -> str:
+    shown = "rollout" if rollout else selection_title(layer, head, rollout)
+    return f"{shown} from {patch_name(query, grid)}"
+
+
+def image_summary(attention_map, layer: int, head, rollout: bool, query, heat: np.ndarray) -> str:
+    """The image explorer's stable text/plain line, e.g. "AttentionExplorer: ViT 2 layers x 2 heads,
+    4x4 patches; showing rollout from the class token; peak at patch (1, 2)"."""
+    grid = heat.shape[0]
+    row, col = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    return (f"AttentionExplorer: ViT {attention_map.num_layers} layers x {attention_map.num_heads} heads, "
+            f"{grid}x{grid} patches; showing {image_title(layer, head, rollout, query, grid)}; "
+            f"peak at patch ({row}, {col})")

@@ -122,6 +122,9 @@ class RunSeries:
         self.per_step: dict[str, Line] = {}  # learning_rate, samples_per_second, eta_seconds
         self.progress: dict[str, Line] = {}  # what progress events measured: memory, peak_memory, ...
         self.last_step: float | None = None
+        # (step, learning rate) of a fine-tuning switch (`nbmodels.training.FineTune`): after it
+        # the run trains at that constant rate, not on the config's schedule.
+        self.fine_tune: tuple[float, float] | None = None
         self._emas: dict[str, _Ema] = {}
         self._total_steps: int | None = None
         self._speed = _Ema(self.smoothing)  # steps per second
@@ -158,6 +161,9 @@ class RunSeries:
                     self._line(self.metrics, name).append(step, float(value))
                     ema = self._emas.setdefault(name, _Ema(self.smoothing))
                     self._line(self.smoothed, name).append(step, ema.add(float(value)))
+        elif kind == "fine_tune":
+            rate = event.get("learning_rate")
+            self.fine_tune = (step, float(rate)) if isinstance(rate, (int, float)) else None
         elif kind == "validation":
             for name, value in (event.get("metrics") or {}).items():
                 if isinstance(value, (int, float)):
@@ -174,7 +180,9 @@ class RunSeries:
     def _add_per_step(self, step, when) -> None:
         """The learning rate, throughput and time left at this step."""
         config, total = self.config, self._total_steps
-        if config is not None and total is not None:
+        if self.fine_tune is not None and step > self.fine_tune[0]:
+            self._line(self.per_step, "learning_rate").append(step, self.fine_tune[1])
+        elif config is not None and total is not None:
             self._line(self.per_step, "learning_rate").append(step, learning_rate_at(config, total, step))
         if not isinstance(when, (int, float)):
             return
@@ -274,7 +282,7 @@ WAITING_TEXT = "waiting for the first step"
 EMPTY_TEXT = "nothing recorded"
 
 
-def metrics_layout(traces: list[dict], started: bool, domains: dict[str, tuple]) -> dict:
+def metrics_layout(traces: list[dict], started: bool, domains: dict[str, tuple], fine_tune_step=None) -> dict:
     """The layout properties the panel sets with each draw (dotted plotly paths), for these
     traces: per subplot, a y range fitted to its data, and for a subplot without data a
     placeholder text instead of empty axes.
@@ -285,9 +293,15 @@ def metrics_layout(traces: list[dict], started: bool, domains: dict[str, tuple])
     least 5% of the value (autorange, not a fixed range, so zooming and its reset still work).
     The placeholders sit at the centre of each subplot's `domains` entry ((x0, x1), (y0, y1)
     in paper coordinates: plotly.js lays out no axes for a subplot without traces). The panel
-    adds the "annotations" returned here to the subplot titles.
+    adds the "annotations" returned here to the subplot titles. A fine-tuning switch at
+    `fine_tune_step` is a dashed vertical line on the loss, metrics and learning-rate subplots.
     """
     layout, annotations = {}, []
+    layout["shapes"] = [] if fine_tune_step is None else [
+        {"type": "line", "xref": f"x{axis}", "yref": f"y{axis} domain", "x0": fine_tune_step, "x1": fine_tune_step,
+         "y0": 0, "y1": 1, "line": {"dash": "dash", "color": "#7f7f7f", "width": 1}, "name": "fine_tune"}
+        for axis in ("", "2", "3")
+    ]
     for panel, (_title, axis) in PANELS.items():
         values = [np.asarray(t["y"], dtype=np.float64) for t in traces if t["yaxis"] == "y" + axis]
         values = np.concatenate(values) if values else np.zeros(0)

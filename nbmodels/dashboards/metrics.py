@@ -115,7 +115,9 @@ class MetricsPanel(SnapshotDisplay, widgets.VBox):
             if run is not None:
                 self._series.update(run)
             traces = metrics_traces(self._series, self._max_points)
-            layout = metrics_layout(traces, started=self._series.last_step is not None, domains=self._domains)
+            fine_tune = self._series.fine_tune
+            layout = metrics_layout(traces, started=self._series.last_step is not None, domains=self._domains,
+                                    fine_tune_step=fine_tune[0] if fine_tune else None)
             layout["annotations"] = self._titles + layout["annotations"]
             self._chart.draw(traces, layout)
             self._header.value = "<div style='font-family:monospace'>{}</div>".format(

@@ -19,6 +19,7 @@ from nbmodels.runs.rundir import FAILED
 # Wide enough for the longest field name ("grad_accum_steps"), so the boxes line up.
 _LABEL = {"description_width": "11em"}
 CUSTOM = "custom"  # the picker's entry for a builder passed to the dashboard
+NONE_CHOICE = "None"  # how an option picker shows (and gives back) a None choice
 
 
 def _field_widget(spec: form_logic.FieldSpec, value):
@@ -132,7 +133,9 @@ class TrainingDashboard(SnapshotDisplay, widgets.VBox):
 
     The picker lists the recipes of `nbmodels.recipes` (each with size presets; the line
     under it shows the parameter count and estimated device memory for the chosen batch and
-    precision) and, when `builder` and `data` are given, that custom model. The form edits
+    precision) and, when `builder` and `data` are given, that custom model. A recipe's own
+    options with a known set of values (its `option_choices`, e.g. the vision recipes'
+    augmentation) are dropdowns next to the size and dataset, passed to `recipe.train`. The form edits
     every `TrainConfig` field and shows invalid values and combinations next to their field.
     Start trains in a background thread so Stop keeps working; Stop asks the run to stop
     after its current step, and the run ends 'stopped' with a checkpoint that Resume
@@ -198,6 +201,8 @@ class TrainingDashboard(SnapshotDisplay, widgets.VBox):
                                       layout=widgets.Layout(width="max-content", max_width="100%"))
         self._dataset = widgets.Dropdown(options=[], description="dataset", **picker,
                                          layout=widgets.Layout(width="max-content", max_width="100%"))
+        self._options: dict[str, widgets.Dropdown] = {}  # the recipe's own options, by name
+        self._pickers = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap", width="100%", grid_gap="0 1em"))
         self._about = widgets.HTML()
         first = self._recipe()
         self.form = ConfigForm(config or (first.config if first is not None else TrainConfig()),
@@ -218,8 +223,7 @@ class TrainingDashboard(SnapshotDisplay, widgets.VBox):
 
         self.children = [
             widgets.HTML("<b>Devices</b>" + devices_html(self.devices)),
-            widgets.HBox([self._target, self._size, self._dataset],
-                         layout=widgets.Layout(flex_flow="row wrap", width="100%", grid_gap="0 1em")),
+            self._pickers,
             self._about,
             self.form,
             widgets.HBox([self._start_button, self._stop_button, self._resume_button]),
@@ -248,7 +252,35 @@ class TrainingDashboard(SnapshotDisplay, widgets.VBox):
             if apply_config:
                 self.form.set_config(recipe.config)
         self._size.layout.display = self._dataset.layout.display = None if recipe is not None else "none"
+        for picker in self._options.values():
+            picker.close()  # the previous recipe's
+        self._options = self._option_pickers(recipe)
+        self._pickers.children = [self._target, self._size, self._dataset, *self._options.values()]
         self._describe()
+
+    @staticmethod
+    def _option_pickers(recipe) -> dict:
+        """A dropdown per option of `recipe` with a known set of values, at its default; none
+        for a custom model or a recipe without such options."""
+        if recipe is None:
+            return {}
+        pickers = {}
+        for option, choices in recipe.option_choices.items():
+            default = recipe.train_options.get(option, choices[0])
+            # None (e.g. weights=None) as the text "None": a Dropdown takes a None value for "nothing
+            # selected" and shows a blank box that no pick of that entry fills.
+            shown = [NONE_CHOICE if choice is None else choice for choice in choices]
+            # As wide as the label and the longest choice: nothing clipped.
+            pickers[option] = widgets.Dropdown(options=shown, value=NONE_CHOICE if default is None else default,
+                                               description=option,
+                                               style={"description_width": "initial"},
+                                               layout=widgets.Layout(width="max-content", max_width="100%"))
+        return pickers
+
+    def options(self) -> dict:
+        """The recipe's own options as the dropdowns show them (what Start passes to `train`)."""
+        return {option: None if picker.value == NONE_CHOICE else picker.value
+                for option, picker in self._options.items()}
 
     def _form_changed(self, _change) -> None:
         self._describe()
@@ -281,7 +313,7 @@ class TrainingDashboard(SnapshotDisplay, widgets.VBox):
             recipe = self._recipe()
             if recipe is not None:
                 run = recipe.train(size=self._size.value, dataset=self._dataset.value, config=config,
-                                   root=self.root, background=True, verbose=False)
+                                   root=self.root, background=True, verbose=False, **self.options())
             else:
                 from nbmodels.training.loop import train
 
@@ -372,5 +404,6 @@ class TrainingDashboard(SnapshotDisplay, widgets.VBox):
         config = self.form.config
         changed = {k: v for k, v in (config.to_dict() if config else {}).items() if v != TrainConfig().to_dict()[k]}
         rows = [("model", self._target_label()),
+                *([("options", ", ".join(f"{k}={v!r}" for k, v in self.options().items()))] if self._options else []),
                 ("config", ", ".join(f"{k}={v!r}" for k, v in changed.items()) or "defaults")]
         return table_html(rows, title="TrainingDashboard") + self.panel.snapshot_html()

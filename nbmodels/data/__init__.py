@@ -20,6 +20,7 @@ Dataset(digits: classification, train x (1438, 64) float32 -> y (1438,) int32, v
 
 from nbmodels.data.network import DownloadError, data_dir, fetch
 from nbmodels.data.images.arrays import as_images
+from nbmodels.data.images.augmentation import augmentation
 from nbmodels.data.images.folder import image_folder
 from nbmodels.data.registry import Dataset, DatasetInfo, list_datasets, load, register
 from nbmodels.data.sources import ArraySource, LazySource, Source, TFDataSource
@@ -41,6 +42,7 @@ __all__ = [
     "Source",
     "TFDataSource",
     "as_images",
+    "augmentation",
     "data_dir",
     "fetch",
     "image_folder",

@@ -2,7 +2,7 @@
 
 - attention (text and ViT scores): `attention_maps`, `attention_rollout`, `key_attention`.
 - classification: `evaluate_classifier` and the functions it bundles (confusion, per-class report, ...).
-- images: `vit_attention` and `vit_rollout` on the patch grid, `grad_cam` for convnets, `upsample`.
+- images: `vit_attention` and `vit_rollout` on the patch grid, `grad_cam` for convnets (`conv_layers`: the layers it can explain), `upsample`.
 """
 
 from nbmodels.inspect.attention import AttentionMap, attention_maps, attention_rollout, key_attention
@@ -10,11 +10,11 @@ from nbmodels.inspect.classification import (
     ClassificationReport, ClassifierEvaluation, ClassScores, Mistakes, Predictions, confusion_matrix,
     evaluate_classifier, misclassified, most_confused, per_class_report, predictions, report_from_confusion,
 )
-from nbmodels.inspect.images import grad_cam, upsample, vit_attention, vit_rollout
+from nbmodels.inspect.images import conv_layers, grad_cam, grad_cam_layer, upsample, vit_attention, vit_rollout
 
 __all__ = [
     "AttentionMap", "attention_maps", "attention_rollout", "key_attention",
     "ClassificationReport", "ClassifierEvaluation", "ClassScores", "Mistakes", "Predictions", "confusion_matrix",
     "evaluate_classifier", "misclassified", "most_confused", "per_class_report", "predictions", "report_from_confusion",
-    "grad_cam", "upsample", "vit_attention", "vit_rollout",
+    "conv_layers", "grad_cam", "grad_cam_layer", "upsample", "vit_attention", "vit_rollout",
 ]

@@ -193,13 +193,23 @@ def predictions(model, data, *, batch_size: int = 256, from_logits: bool = True)
     """
     batch_size = check_int("predictions", "batch_size", batch_size, minimum=1)
     from_logits = check_bool("predictions", "from_logits", from_logits)
+    outputs, targets = _outputs(model, data, batch_size)
+    return _predictions(outputs, targets, from_logits)
+
+
+def _outputs(model, data, batch_size: int):
+    """The model's outputs `(N, C)` over `data` in order, and the labels (None without them)."""
     outputs, targets = [], []
     for x, y in _batches(data, batch_size):
         outputs.append(_output(model, x))  # (B, C)
         targets.append(y)
     if not outputs:
         fail("predictions", "data", data, "it has no examples")
-    outputs = np.concatenate(outputs)  # (N, C)
+    have_targets = all(y is not None for y in targets)
+    return np.concatenate(outputs), np.concatenate(targets) if have_targets else None
+
+
+def _predictions(outputs, targets, from_logits: bool) -> Predictions:
     if from_logits:
         shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))  # no overflow
         probabilities = shifted / shifted.sum(axis=1, keepdims=True)
@@ -209,11 +219,10 @@ def predictions(model, data, *, batch_size: int = 256, from_logits: bool = True)
                               message="predictions(from_logits=False): the model's outputs are not probabilities "
                                       "(non-negative rows summing to 1); it returns logits: pass from_logits=True.")
         probabilities = outputs
-    have_targets = all(y is not None for y in targets)
     return Predictions(
         probabilities=probabilities.astype(np.float32),
         labels=np.argmax(outputs, axis=1).astype(np.int64),  # the outputs' arg-max: what Keras' accuracy counts
-        targets=_labels("predictions", "data", np.concatenate(targets), outputs.shape[1]) if have_targets else None,
+        targets=_labels("predictions", "data", targets, outputs.shape[1]) if targets is not None else None,
     )
 
 
@@ -357,13 +366,18 @@ def evaluate_classifier(model, dataset, split: str = "validation", *, batch_size
     'accuracy ... on 359 examples; most confused: ...→... (...), ...'
     """
     examples, num_classes, names = _labelled_split(dataset, split)
-    result = predictions(model, examples, batch_size=batch_size, from_logits=from_logits)
-    if result.targets is None:
+    batch_size = check_int("evaluate_classifier", "batch_size", batch_size, minimum=1)
+    from_logits = check_bool("evaluate_classifier", "from_logits", from_logits)
+    outputs, targets = _outputs(model, examples, batch_size)
+    if targets is None:
         fail("evaluate_classifier", "dataset", dataset, "its examples have no labels to evaluate against")
-    width = result.probabilities.shape[1]
+    width = outputs.shape[1]
+    # Before the labels are checked against the outputs: a model built for other data is the
+    # cause to name, not the labels it cannot predict.
     if num_classes is not None and num_classes != width:
         fail("evaluate_classifier", "model", model,
              f"it has {width} outputs but the dataset has num_classes={num_classes}; evaluate a model built for it")
+    result = _predictions(outputs, targets, from_logits)
     confusion = confusion_matrix(result.targets, result.labels, width)
     names = _class_names("evaluate_classifier", class_names if class_names is not None else names, width)
     return ClassifierEvaluation(

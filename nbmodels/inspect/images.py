@@ -8,7 +8,8 @@ the patch and box that decide each image's class).
   `(B, grid, grid)`.
 - `vit_rollout`: attention rollout of the class token over the patches, `(B, grid, grid)`.
 - `upsample`: a `(B, grid, grid)` map to `(B, H, W)`, for overlays.
-- `grad_cam`: Grad-CAM heatmaps `(B, H, W)` in [0, 1] of any Keras convnet.
+- `grad_cam`: Grad-CAM heatmaps `(B, H, W)` in [0, 1] of any Keras convnet; `conv_layers` lists
+  the layers it can explain, `grad_cam_layer` its default.
 
 Example:
 >>> import numpy as np
@@ -145,7 +146,9 @@ def grad_cam(model, images, class_index=None, layer: str | None = None) -> np.nd
         images: `(B, H, W, C)` (one image `(H, W, C)` is a batch of one).
         class_index: the class to explain: None (each image's predicted class), one int, or
             one per image `(B,)`.
-        layer: the name of a convolution layer; None picks the last one the model holds.
+        layer: the name of a convolution layer; None picks the last one the model holds whose
+            feature map is more than one pixel (a backbone ending at 1x1, as MobileNetV3 does
+            on 32 px images, says nothing about where).
 
     Returns:
         `(B, H, W)` float32 in [0, 1]; all zeros where nothing in the layer argues for the class.
@@ -213,13 +216,27 @@ def _all_layers(model) -> list:
     return found
 
 
+def conv_layers(model) -> list:
+    """The convolution layers `grad_cam` can explain, nested models (backbones) opened, in
+    the order the model tracks them (`grad_cam_layer` is its default among them)."""
+    conv_types = _conv_layer_types()
+    return [layer for layer in _all_layers(model) if isinstance(layer, conv_types)]
+
+
+def grad_cam_layer(model) -> str:
+    """The name of the layer `grad_cam` explains by default: the model's last convolution whose
+    feature map is more than one pixel."""
+    return _conv_layer("grad_cam_layer", model, None).name
+
+
 def _conv_layer(owner: str, model, name: str | None):
     layers, conv_types = _all_layers(model), _conv_layer_types()
-    convs = [layer for layer in layers if isinstance(layer, conv_types)]
+    convs = conv_layers(model)
     if name is None:
         if not convs:
             fail(owner, "model", model, f"{type(model).__name__} has no Conv2D layer; Grad-CAM explains convnets")
-        return convs[-1]
+        with_extent = [conv for conv in convs if _map_pixels(conv) != 1]
+        return (with_extent or convs)[-1]
     conv_names = [layer.name for layer in convs]
     for layer in layers:
         if layer.name == name:
@@ -228,6 +245,15 @@ def _conv_layer(owner: str, model, name: str | None):
             fail(owner, "layer", name, f"it is a {type(layer).__name__}, not a convolution layer; "
                                        f"pick one of {conv_names}")
     fail(owner, "layer", name, f"the model has no layer of that name; its convolution layers are {conv_names}")
+
+
+def _map_pixels(layer) -> int | None:
+    """Pixels of `layer`'s feature map where its output shape is known (functional models), else None."""
+    try:
+        shape = layer.output.shape
+    except (AttributeError, ValueError):  # a layer of a subclassed model has no symbolic output
+        return None
+    return shape[1] * shape[2] if len(shape) == 4 and shape[1] and shape[2] else None
 
 
 @contextlib.contextmanager

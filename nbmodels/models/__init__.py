@@ -4,6 +4,7 @@ from nbmodels.models.text.gpt import GPT, GPT_SIZES, GPTConfig
 from nbmodels.models.mlp import mlp
 from nbmodels.models.text.classifier import TEXT_CLASSIFIER_SIZES, TextClassifier, TextClassifierConfig
 from nbmodels.models.vision.convnet import CONVNET_SIZES, ConvNet, ConvNetConfig
+from nbmodels.models.vision.transfer import TRANSFER_SIZES, TransferClassifier, TransferConfig
 from nbmodels.models.vision.vit import VIT_SIZES, ViT, ViTConfig
 
 __all__ = [
@@ -20,4 +21,7 @@ __all__ = [
     "VIT_SIZES",
     "ViT",
     "ViTConfig",
+    "TRANSFER_SIZES",
+    "TransferClassifier",
+    "TransferConfig",
 ]

@@ -13,7 +13,7 @@ no Keras.
 Example:
 >>> from nbmodels import recipes
 >>> [recipe.name for recipe in recipes.list_recipes()]
-['char_gpt', 'text_classifier', 'convnet', 'vit']
+['char_gpt', 'text_classifier', 'convnet', 'vit', 'transfer']
 >>> gpt = recipes.get_recipe("char_gpt")
 >>> gpt.title, gpt.sizes, gpt.default_dataset
 ('Character GPT on a corpus', ('tiny', 'baby', 'shakespeare_char'), 'python_docs')

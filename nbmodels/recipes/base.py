@@ -20,6 +20,9 @@ What a recipe writes:
     train_options + training_arguments(size, data, options) (optional): the recipe's own
         options of `train()` (augmentation, fine-tuning) and the `nbmodels.train` arguments
         they become; they are recorded in the run, so `resume(run)` uses them again.
+    model_overrides(options) (optional): the model-config fields those options set.
+    option_choices (optional): the choices of those options that have a known set, e.g.
+        {"augmentation": ("auto", "none", ...)}; the training dashboard shows them as dropdowns.
 
 Example:
 >>> import dataclasses
@@ -106,6 +109,9 @@ class Recipe(abc.ABC):
     # The recipe's own options of train(), with their defaults (JSON values: they are recorded
     # in the run's config.json, so that resume(run) trains with them again).
     train_options: ClassVar[dict] = {}
+    # The allowed values of those options that have a known set (option -> tuple of values):
+    # what the training dashboard offers in a dropdown next to the size and dataset.
+    option_choices: ClassVar[dict] = {}
 
     # ---- what a family writes -----------------------------------------------------------------
 
@@ -127,6 +133,11 @@ class Recipe(abc.ABC):
 
     def data_options(self, size: str, dataset: str) -> dict:
         """Options for `nbmodels.data.load` that this size implies (none by default)."""
+        return {}
+
+    def model_overrides(self, options: dict) -> dict:
+        """Model-config fields that this recipe's `options` set (e.g. a backbone's `weights`);
+        none by default."""
         return {}
 
     def training_arguments(self, size: str, data, options: dict) -> dict:
@@ -208,7 +219,8 @@ class Recipe(abc.ABC):
             dataset = data.name or dataset
         info = {"recipe": self.name, "size": size, "dataset": dataset, "dataset_options": dataset_options,
                 "options": options}
-        return train(self.builder(size, data), data, config or self.config, name=name or f"{self.name}-{size}",
+        builder = self.builder(size, data, **self.model_overrides(options))
+        return train(builder, data, config or self.config, name=name or f"{self.name}-{size}",
                      root=root, background=background, verbose=verbose, info=info,
                      **self.training_arguments(size, data, options))
 
@@ -314,5 +326,6 @@ def resume(run, *, background: bool = False, verbose: bool = True):
     size = info.get("size")
     data = recipe.data(info.get("dataset"), size, **(info.get("dataset_options") or {}))
     options = recipe._check_options(info.get("options") or {})
-    return resume_training(run, recipe.builder(size, data), data, background=background, verbose=verbose,
+    builder = recipe.builder(size, data, **recipe.model_overrides(options))
+    return resume_training(run, builder, data, background=background, verbose=verbose,
                            **recipe.training_arguments(recipe._check_size(size), data, options))

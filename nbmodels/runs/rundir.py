@@ -31,6 +31,9 @@ Event schema (every event has "type" and "time", seconds since the epoch):
     {"type": "resume", "step": k}
         training restarted from the checkpoint at step k: events for steps > k written
         before this line belong to the lost stretch and are dropped by readers
+    {"type": "fine_tune", "step": k, "unfreeze": n, "learning_rate": x, "trainable_parameters": n}
+        the backbone's top n layers were unfrozen at step k and training went on at the fine-tuning
+        learning rate (`nbmodels.training.FineTune`)
     {"type": "status", "status": "...", "message": "..."}
 """
 

@@ -8,6 +8,7 @@ Run only through its public methods.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import threading
 
@@ -18,6 +19,7 @@ from nbmodels.config import TrainConfig
 from nbmodels.runs import rundir
 from nbmodels.training import augment as augmentation
 from nbmodels.training import checkpoint, distribute
+from nbmodels.training.fine_tune import FineTune, check_fine_tune, check_model_unfreezes
 from nbmodels.training.callback import RunCallback
 from nbmodels.training.inputs import TrainingData, as_training_data
 from nbmodels.training.optimizer import make_optimizer
@@ -38,10 +40,12 @@ class Job:
     config: TrainConfig
     callbacks: tuple
     augment: keras.layers.Layer | None = None  # training-only layers on the device (training/augment.py)
+    fine_tune: FineTune | None = None  # unfreeze and recompile at a step (training/fine_tune.py)
     model: keras.Model | None = None  # set once built
     error: BaseException | None = None  # why training failed
     thread: threading.Thread | None = None  # the background thread; None in the foreground
     lease: rundir.Lease | None = None  # held while training, let go however it ends
+    compile_arguments: dict | None = None  # loss, metrics, XLA: what a fine-tuning recompile reuses
 
 
 def train(
@@ -58,6 +62,7 @@ def train(
     verbose: bool = True,
     info: dict | None = None,
     augment=None,
+    fine_tune: FineTune | None = None,
 ) -> Run:
     """Train the model `builder()` makes on `data`, recording everything in a `Run`.
 
@@ -83,6 +88,10 @@ def train(
         augment: a Keras layer stack (e.g. `keras.Sequential([keras.layers.RandomFlip()])`)
             applied to each training batch on the device, in training only; not part of the
             saved model, and resumed exactly. See `nbmodels.training.augment`.
+        fine_tune: a `FineTune`: at its step, call the model's `unfreeze(top)` and recompile
+            with a new optimizer at its learning rate, in the same run (keras.io's transfer
+            learning recipe; recorded in the run, so resuming continues across the switch).
+            See `nbmodels.training.fine_tune`.
 
     Returns:
         The `Run`. In the foreground a kernel interrupt (or Ctrl-C) stops training
@@ -106,18 +115,22 @@ def train(
     _check_builder("train", builder)
     augmentation.check_augment("train", augment)
     callbacks = _checked_callbacks("train", callbacks)
-    job = Job(builder, as_training_data(data, loss, metrics), config, callbacks, augment)
+    fine_tune = check_fine_tune("train", fine_tune)
+    job = Job(builder, as_training_data(data, loss, metrics), config, callbacks, augment, fine_tune)
     runtime = distribute.resolve(config)
     job.config.per_replica_batch_size(runtime.replicas)  # fail now, not in a thread
     run_root = root if runtime.is_chief else _scratch_root()
     name = name or getattr(builder, "__name__", "run").strip("<>") or "run"
-    run = Run.create(config, name=name, root=run_root, info={"data": job.data.description, **(info or {})})
+    info = {"data": job.data.description, **(info or {})}
+    if fine_tune is not None:  # resume() in another process reads it back
+        info["fine_tune"] = fine_tune.to_dict()
+    run = Run.create(config, name=name, root=run_root, info=info)
     return _launch(run, job, runtime, rundir.Lease.take(run.path, run.id), resume=False, background=background,
                    verbose=verbose)
 
 
 def resume(run: Run, builder=None, data=None, *, background: bool = False, verbose: bool = True,
-           callbacks=None, augment=None) -> Run:
+           callbacks=None, augment=None, fine_tune: FineTune | None = None) -> Run:
     """Continue `run` from its last checkpoint: weights, optimizer state, step, data position,
     history. It trains up to `run.config` (raise `run.config.steps` to train longer).
 
@@ -131,6 +144,8 @@ def resume(run: Run, builder=None, data=None, *, background: bool = False, verbo
             process (when builder and data are not given), else none.
         augment: the training-only layer stack the run was started with (see `train`); by
             default the one remembered in this process, else none.
+        fine_tune: the `FineTune` the run was started with (see `train`); by default the one
+            recorded in the run.
 
     Returns:
         The same `Run`. A run that another process or thread still trains is refused with
@@ -160,9 +175,11 @@ def resume(run: Run, builder=None, data=None, *, background: bool = False, verbo
     lease = rundir.Lease.take(run.path, run.id)
     try:
         augmentation.check_augment("resume", augment)
+        fine_tune = check_fine_tune("resume", fine_tune)
         job = _resume_job(run, builder, data, callbacks)
         if augment is not None:
             job.augment = augment
+        job.fine_tune = fine_tune or check_fine_tune("resume", run.info.get("fine_tune"))
         checkpoint.remove_leftovers(run.path)
         run.clear_stop()
         runtime = distribute.resolve(job.config)
@@ -179,7 +196,7 @@ def _resume_job(run: Run, builder, data, callbacks) -> Job:
     previous = run.job if isinstance(run.job, Job) else None
     if builder is None and data is None and previous is not None:
         job = Job(previous.builder, previous.data, run.config, previous.callbacks, previous.augment,
-                  model=previous.model)
+                  previous.fine_tune, model=previous.model)
     else:
         if builder is None or data is None:
             fail("resume", "builder" if builder is None else "data", None, (
@@ -255,7 +272,8 @@ def _train(run: Run, job: Job, runtime, resume: bool) -> None:
         keras.utils.set_random_seed(config.seed)
         steps_per_epoch = data.steps_per_epoch(config.batch_size)
         total = config.total_steps(steps_per_epoch)
-        model, start = _build(run, job, runtime, total, resume)
+        switch = job.fine_tune.switch_step(steps_per_epoch) if job.fine_tune is not None else None
+        model, start = _build(run, job, runtime, total, resume, switch)
         events = [{"type": "resume", "step": start}] if resume else []
         events.append(
             {"type": "start", "step": start, "total_steps": total, "steps_per_epoch": steps_per_epoch,
@@ -274,7 +292,12 @@ def _train(run: Run, job: Job, runtime, resume: bool) -> None:
             keep_checkpoints=config.keep_checkpoints,
             memory_device=_memory_device(runtime),
         )
-        _fit(model, data, config, recorder, job.callbacks, start, total, steps_per_epoch)
+        switch_ahead = switch if switch is not None and start <= switch else None  # else done before the restore
+
+        def switch_now():
+            _switch_to_fine_tuning(run, job, runtime, total, switch)
+
+        _fit(model, data, config, recorder, job.callbacks, start, total, steps_per_epoch, switch_ahead, switch_now)
         _finish(run, model, recorder)
     except KeyboardInterrupt:
         if model is None or recorder is None:
@@ -287,8 +310,12 @@ def _train(run: Run, job: Job, runtime, resume: bool) -> None:
             )
 
 
-def _build(run: Run, job: Job, runtime, total: int, resume: bool):
-    """The compiled model, restored from the last checkpoint when resuming, and its step."""
+def _build(run: Run, job: Job, runtime, total: int, resume: bool, switch: int | None):
+    """The compiled model, restored from the last checkpoint when resuming, and its step.
+
+    A checkpoint taken after the fine-tuning switch holds the second phase's optimizer: the
+    model is unfrozen and compiled for that phase before it is restored.
+    """
     with distribute.precision_policy(runtime.precision), runtime.strategy.scope():
         model = job.builder()
         if not isinstance(model, keras.Model):
@@ -296,14 +323,22 @@ def _build(run: Run, job: Job, runtime, total: int, resume: bool):
                 f"The builder returned {type(model).__name__}, not a keras.Model: it must "
                 "build and return a new model each call."
             )
+        if job.fine_tune is not None:
+            check_model_unfreezes(model, job.fine_tune)  # before step 1, not at the switch
         loss, metrics = _loss_and_metrics(model, job.data)
         job.data.check_fits(model, loss)  # labels vs classes, example shape vs input: before step 1
-        optimizer = make_optimizer(job.config, total)
-        model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics), jit_compile=runtime.xla)
+        job.compile_arguments = augmentation.compile_arguments(job.augment, loss=loss, metrics=list(metrics),
+                                                           jit_compile=runtime.xla)
+        latest = run.latest_checkpoint() if resume else None
+        if latest is not None and switch is not None and _checkpoint_step(latest) > switch:
+            model.unfreeze(job.fine_tune.unfreeze)
+            optimizer = _fine_tune_optimizer(job, total)
+        else:
+            optimizer = make_optimizer(job.config, total)
+        model.compile(optimizer=optimizer, **job.compile_arguments)
         if job.augment is not None:
             augmentation.attach(model, job.augment, job.data.example_features())
         start = 0
-        latest = run.latest_checkpoint() if resume else None
         if latest is not None:
             _ensure_built(model, job.data)
             start = checkpoint.restore(latest, model)
@@ -314,28 +349,40 @@ def _build(run: Run, job: Job, runtime, total: int, resume: bool):
     return model, start
 
 
-def _fit(model, data, config, recorder, extra_callbacks, start, total, steps_per_epoch):
+def _fit(model, data, config, recorder, extra_callbacks, start, total, steps_per_epoch, switch=None,
+         switch_now=None):
     """model.fit over the step-addressed stream, one Keras epoch per validation round.
 
     A run resumed mid-round first finishes that round with a shorter fit, so rounds (and
     with them validations and checkpoints) fall on the same steps as in an uninterrupted run.
+    With fine-tuning, fitting also stops at the `switch` step, where `switch_now()` unfreezes
+    and recompiles; a piece that ends there mid-round does not validate, so validations fall on
+    the same steps as without the switch.
     """
     round_steps = config.validate_every or steps_per_epoch
     validation = data.validation_stream(config.batch_size)
     position = start
     while position < total:
+        if switch is not None and position == switch:
+            switch_now()
+            switch = None
+        limit = switch if switch is not None else total  # fit no further than the switch
         into_round = position % round_steps
-        if into_round:
-            end = min(total, position - into_round + round_steps)
+        if into_round or limit - position < round_steps:
+            end = min(limit, position - into_round + round_steps)
             epoch_steps, epochs = end - position, 1
+        elif limit < total:  # whole rounds up to the switch
+            epoch_steps, epochs = round_steps, (limit - position) // round_steps
+            end = position + epochs * round_steps
         else:
             end = total
             epoch_steps, epochs = round_steps, math.ceil((total - position) / round_steps)
+        validates = end % round_steps == 0 or end == total
         model.fit(
             data.stream(config.batch_size, config.seed, position, end),
             steps_per_epoch=epoch_steps,
             epochs=epochs,
-            validation_data=validation,
+            validation_data=validation if validates else None,
             callbacks=[recorder, *extra_callbacks],
             shuffle=False,  # the stream is already shuffled, reproducibly, per pass
             verbose=0,
@@ -363,6 +410,37 @@ def _finish(run: Run, model, recorder) -> None:
     else:
         _checkpoint_now(run, model, recorder)
         run.set_status("finished")
+
+
+def _checkpoint_step(path) -> int:
+    """The step a checkpoint was taken at, from its progress.json (see training/checkpoint.py)."""
+    return int(json.loads((path / "progress.json").read_text())["step"])
+
+
+def _fine_tune_optimizer(job: Job, total: int):
+    """A new optimizer of the TrainConfig's kind at the fine-tuning rate, held constant."""
+    config = job.config.replace(learning_rate=job.fine_tune.learning_rate, lr_schedule="constant")
+    return make_optimizer(config, total)
+
+
+def _switch_to_fine_tuning(run: Run, job: Job, runtime, total: int, step: int) -> None:
+    """keras.io's second phase: unfreeze the model's top layers and compile it again.
+
+    Keras optimizers refuse variables they were not built with, so the new phase gets a new
+    optimizer (fresh slots for every variable, as keras.io's recompile gives); it continues
+    the old one's step counter, which the data stream, augmentation and checkpoints read.
+    """
+    model, fine_tune = job.model, job.fine_tune
+    iterations = int(model.optimizer.iterations.numpy())  # updates: fewer than steps under accumulation
+    with distribute.precision_policy(runtime.precision), runtime.strategy.scope():
+        model.unfreeze(fine_tune.unfreeze)
+        optimizer = _fine_tune_optimizer(job, total)
+        optimizer.iterations.assign(iterations)  # before compile: no moment without the count
+        model.compile(optimizer=optimizer, **job.compile_arguments)
+    if not any(e.get("type") == "fine_tune" and e.get("step") == step for e in run.events):  # resumed at it
+        trainable = sum(int(math.prod(v.shape)) for v in model.trainable_variables)
+        run.record([{"type": "fine_tune", "step": step, "unfreeze": fine_tune.unfreeze,
+                     "learning_rate": fine_tune.learning_rate, "trainable_parameters": trainable}])
 
 
 def _checkpoint_now(run: Run, model, recorder) -> None:
@@ -438,7 +516,8 @@ def _memory_device(runtime) -> str:
 
 
 def _check_builder(owner: str, builder) -> None:
-    if hasattr(builder, "fit") and hasattr(builder, "layers"):
+    # A model class is a fine builder (calling it makes a new model); a model instance is not.
+    if not isinstance(builder, type) and hasattr(builder, "fit") and hasattr(builder, "layers"):
         fail(owner, "builder", builder, (
             "it must be a function that returns a new model, not a built model: the model must be made "
             "inside the distribution strategy's scope after the precision policy is set. Pass the function "

@@ -12,7 +12,8 @@ import pytest
 from tests.browser.conftest import REPO, save_screenshot
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-DASHBOARD_WORDS = ("MetricsPanel", "TrainingDashboard", "AttentionExplorer", "GenerationPlayground")
+DASHBOARD_WORDS = ("MetricsPanel", "TrainingDashboard", "AttentionExplorer", "GenerationPlayground", "EvaluationView",
+                   "GradCAMView")
 # The notebooks default to sizes for a person (minutes); here they run tiny, as `make test` runs them.
 TEST_SIZES = {
     "NBMODELS_QUICKSTART_EPOCHS": "5",
@@ -20,6 +21,9 @@ TEST_SIZES = {
     "NBMODELS_NOTEBOOK_STEPS": "150",
     "NBMODELS_NOTEBOOK_CLASSIFIER_SIZE": "tiny",
     "NBMODELS_NOTEBOOK_EPOCHS": "4",
+    "NBMODELS_NOTEBOOK_VISION_EPOCHS": "3",
+    "NBMODELS_NOTEBOOK_TRANSFER_SIZE": "tiny",
+    "NBMODELS_NOTEBOOK_TRANSFER_EPOCHS": "3",
 }
 
 # True once every code cell has an execution count and the kernel is idle again.

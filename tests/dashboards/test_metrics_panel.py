@@ -225,3 +225,41 @@ def test_an_empty_panel_says_it_waits_for_the_first_step(runs_root):
     assert WAITING_TEXT not in texts and "learning rate" in texts
     assert layout_value(panel, "yaxis.visible") is True and layout_value(panel, "yaxis3.visible") is True
     panel.close()
+
+
+def test_a_fine_tuning_switch_shows_its_rate_and_a_marker(runs_root):
+    """After `FineTune`'s switch the run trains at the fine-tuning rate, not on the config's
+    schedule: the learning-rate curve follows the optimizer, and a dashed line marks the step."""
+    import keras
+
+    from nbmodels import FineTune, TrainConfig, data, train
+
+    class TwoStage(keras.Model):
+        """A frozen "backbone" and a head: the least a model needs for FineTune."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.backbone = keras.layers.Dense(16, activation="relu", trainable=False)
+            self.head = keras.layers.Dense(10)
+
+        def call(self, x):
+            return self.head(self.backbone(x))
+
+        def unfreeze(self, top=None):
+            self.backbone.trainable = True
+
+    digits = data.load("digits")
+    config = TrainConfig(steps=10, batch_size=32, learning_rate=3e-3, lr_schedule="cosine")
+    run = train(TwoStage, digits, config, fine_tune=FineTune(after_steps=4, unfreeze=None, learning_rate=2e-4),
+                root=runs_root, verbose=False)
+    assert run.status == "finished", run.message
+    panel = MetricsPanel(run, mode="display")
+    panel.redraw()
+    lr = panel._series.curve("learning_rate")
+    after = [value for step, value in zip(lr.x, lr.y) if step > 4]
+    assert after == pytest.approx([2e-4] * 6)
+    assert after[-1] == pytest.approx(float(keras.ops.convert_to_numpy(run.model.optimizer.learning_rate)))
+    before = [value for step, value in zip(lr.x, lr.y) if step <= 4]
+    assert before[0] == pytest.approx(3e-3) and before[-1] < 3e-3  # the cosine schedule until the switch
+    lines = [shape for shape in panel._chart.figure.layout.shapes if shape.name == "fine_tune"]
+    assert {shape.x0 for shape in lines} == {4} and len(lines) == 3

@@ -1,5 +1,6 @@
 """TrainingDashboard: devices, controls, and Start / Stop / Resume on real (tiny) training."""
 
+import html
 import time
 
 import pytest
@@ -86,4 +87,30 @@ def test_recipes_are_offered_with_size_parameters_and_memory(runs_root):
     assert board._target.value == recipe.name and list(board._size.options) == list(recipe.sizes)
     assert board.form.config == recipe.config
     assert f"{recipe.parameter_count(board._size.value):,} parameters" in board._about.value
+    board.close()
+
+
+def test_a_recipes_own_options_are_dropdowns_passed_to_train(runs_root):
+    recipes = pytest.importorskip("nbmodels.recipes")
+    board = TrainingDashboard()
+    plain = next(recipe for recipe in recipes.list_recipes() if not recipe.option_choices)
+    board._target.value = plain.name
+    assert board.options() == {} and list(board._pickers.children) == [board._target, board._size, board._dataset]
+
+    board._target.value = "convnet"
+    picker = board._options["augmentation"]
+    assert picker in board._pickers.children  # next to size and dataset
+    assert list(picker.options) == list(recipes.get_recipe("convnet").option_choices["augmentation"])
+    assert picker.value == "auto" and picker.description == "augmentation"
+    # Labels not clipped: the label takes the room it needs, the box as wide as its longest entry.
+    assert picker.style.description_width == "initial" and picker.layout.width == "max-content"
+
+    picker.value = "mixup"
+    board._size.value = "tiny"
+    board.form.set_config(TrainConfig(steps=3, batch_size=16))
+    run = board.start()
+    assert run is not None, board._message.value
+    assert run.wait(timeout=120) == "finished", run.message
+    assert run.info["options"] == {"augmentation": "mixup"}
+    assert "augmentation='mixup'" in html.unescape(board.snapshot_html())
     board.close()

@@ -204,6 +204,12 @@ def test_evaluate_classifier_refuses_what_it_cannot_score(trained_digits):
                                                 num_classes=12))
     with pytest.raises(ConfigError, match=r"no labels to evaluate against"):
         evaluate_classifier(model, x)
+    # A model built for fewer classes than the labels hold: the model is named, not the labels.
+    import keras
+
+    three_classes = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Dense(3)])
+    with pytest.raises(ConfigError, match=r"3 outputs but the dataset has num_classes=10"):
+        evaluate_classifier(three_classes, dataset)
 
 
 def test_docstring_examples():

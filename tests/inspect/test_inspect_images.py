@@ -13,7 +13,7 @@ import pytest
 
 from nbmodels import TrainConfig, data, train
 from nbmodels.checks import ConfigError
-from nbmodels.inspect import grad_cam, upsample, vit_attention, vit_rollout
+from nbmodels.inspect import conv_layers, grad_cam, upsample, vit_attention, vit_rollout
 from nbmodels.inspect import images as images_module
 from nbmodels.models import ConvNet, ConvNetConfig, ViT, ViTConfig
 
@@ -130,6 +130,7 @@ def test_grad_cam_reaches_into_a_frozen_nested_backbone():
         heatmaps = grad_cam(model, random_images(), layer=layer)
         assert heatmaps.shape == (2, 8, 8) and heatmaps.min() >= 0.0 and heatmaps.max() <= 1.0
     assert "call" not in backbone.get_layer("late").__dict__  # the recording wrapper is gone
+    assert [layer.name for layer in conv_layers(model)] == ["early", "late"]  # what a picker lists; last = default
 
 
 def test_upsample_nearest_repeats_cells_and_bilinear_stays_in_range():

@@ -18,7 +18,7 @@ from keras import ops
 
 from nbmodels.checks import ConfigError, Fields, check_int, preset_fields
 from nbmodels.models._base import ConfiguredModel
-from nbmodels.models.vision._images import check_image_batch
+from nbmodels.models.vision._images import check_image_batch, with_channel_axis
 
 PADDINGS = ("valid", "same")
 
@@ -177,8 +177,9 @@ class ConvNet(ConfiguredModel):
         **kwargs: other `keras.Model` arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        images: `(B, H, W, C)` float tensor of `config.input_shape`; another shape or channel
-            count is a `ValueError` naming both shapes.
+        images: `(B, H, W, C)` float tensor of `config.input_shape` (a one-channel model also
+            takes grayscale `(B, H, W)`); another shape or channel count is a `ValueError`
+            naming both shapes.
         training: bool. Whether dropout is active and BatchNorm uses the batch's statistics.
 
     Returns:
@@ -233,6 +234,7 @@ class ConvNet(ConfiguredModel):
         self.built = True
 
     def call(self, images, training=None):
+        images = with_channel_axis(images, self.config.input_shape)  # grayscale (B, H, W) too
         check_image_batch(self, images, self.config.input_shape)
         x = images  # (B, H, W, C)
         last = len(self.stages) - 1

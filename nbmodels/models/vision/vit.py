@@ -16,7 +16,7 @@ from nbmodels.checks import Fields, preset_fields
 from nbmodels.layers import PatchEmbedding
 from nbmodels.layers.patches import check_patch_size
 from nbmodels.models._transformer import TransformerModel, check_transformer_shape, trunk_parameter_count
-from nbmodels.models.vision._images import check_image_batch
+from nbmodels.models.vision._images import check_image_batch, with_channel_axis
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,8 +112,9 @@ class ViT(TransformerModel):
         **kwargs: other `keras.Model` arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        images: `(B, image_size, image_size, channels)` float tensor; another shape or channel
-            count is a `ValueError` naming both shapes.
+        images: `(B, image_size, image_size, channels)` float tensor (a one-channel model also
+            takes grayscale `(B, image_size, image_size)`); another shape or channel count is a
+            `ValueError` naming both shapes.
         return_attention_scores: bool. Also return every layer's attention scores, stacked:
             `(num_layers, B, num_heads, T, T)` float32. Without it the fused attention runs.
         training: bool. Whether dropout is active.
@@ -159,6 +160,7 @@ class ViT(TransformerModel):
         self.built = True
 
     def call(self, images, return_attention_scores=False, training=None):
+        images = with_channel_axis(images, self.image_shape)  # grayscale (B, H, W) too
         check_image_batch(self, images, self.image_shape)
         x = self.patch_embedding(images)  # (B, T, C), T = num_patches + 1
         x, scores = self.run_trunk(x, return_attention_scores=return_attention_scores,

@@ -76,7 +76,6 @@ def test_config_errors_name_the_field_value_and_what_is_allowed(field, value, al
 
 
 @pytest.mark.parametrize("shape, hint", [((2, 8, 8, 3), "it has 3 channels where 1 were configured"),
-                                         ((2, 8, 8), "add the channel axis"),
                                          ((2, 10, 10, 1), "resize the images")])
 def test_images_of_another_shape_are_a_clear_error(shape, hint):
     model = ConvNet(ConvNetConfig.preset("tiny"))
@@ -96,3 +95,17 @@ def test_learns_digits_to_97_percent(runs_root):
 def test_docstring_examples():
     result = doctest.testmod(convnet_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_grayscale_model_takes_images_without_their_channel_axis():
+    # (N, H, W) as a user loaded them (MNIST-like arrays): the same logits as (N, H, W, 1).
+    model = ConvNet(ConvNetConfig.preset("tiny"))
+    x = images()
+    np.testing.assert_allclose(model.predict(x[..., 0], verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_a_colour_model_refuses_grayscale_images_without_a_channel_axis():
+    model = ConvNet(ConvNetConfig.preset("tiny", input_shape=(8, 8, 3)))
+    with pytest.raises(ValueError, match=r"got shape \(2, 8, 8\): these are grayscale images without a channel "
+                                         r"axis, and the model takes 3 channels"):
+        model(np.zeros((2, 8, 8), "float32"))

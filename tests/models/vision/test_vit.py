@@ -82,3 +82,11 @@ def test_learns_digits_to_95_percent(runs_root):
 def test_docstring_examples():
     result = doctest.testmod(vit_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_grayscale_vit_takes_images_without_their_channel_axis():
+    model = ViT(ViTConfig.preset("tiny"))
+    x = images()
+    np.testing.assert_allclose(model.predict(x[..., 0], verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    _, scores = model(x[..., 0], return_attention_scores=True)
+    assert tuple(scores.shape) == (2, 2, 2, 17, 17)
