@@ -31,7 +31,8 @@ lab: $(VENV)/.installed-lab
 # The notebooks' defaults are sized for a person (minutes on a CPU); the tests run them tiny.
 NOTEBOOK_TEST_SIZES := NBMODELS_QUICKSTART_EPOCHS=5 NBMODELS_NOTEBOOK_GPT_SIZE=tiny NBMODELS_NOTEBOOK_STEPS=150 \
 	NBMODELS_NOTEBOOK_CLASSIFIER_SIZE=tiny NBMODELS_NOTEBOOK_EPOCHS=4 NBMODELS_NOTEBOOK_VISION_EPOCHS=3 \
-	NBMODELS_NOTEBOOK_TRANSFER_SIZE=tiny NBMODELS_NOTEBOOK_TRANSFER_EPOCHS=3
+	NBMODELS_NOTEBOOK_TRANSFER_SIZE=tiny NBMODELS_NOTEBOOK_TRANSFER_EPOCHS=3 \
+	NBMODELS_NOTEBOOK_RECSYS_SIZE=tiny NBMODELS_NOTEBOOK_RECSYS_EPOCHS=2
 
 test: $(VENV)/.installed-test
 	cd extension && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm test
@@ -55,6 +56,8 @@ bench: $(VENV)/.installed-test $(VENV)/.installed-bench
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/shakespeare.py
 	$(BIN)/python bench/vision_mnist.py
+	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/movielens.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache extension/node_modules extension/lib extension/tsconfig.tsbuildinfo nbmodels/labextension

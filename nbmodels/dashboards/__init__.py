@@ -14,6 +14,9 @@ Importing this package is cheap; ipywidgets and plotly load with the first dashb
   their top predictions, most confident first), the per-class table, linked by one selection.
 - `GradCAMView(model, images)`: where a convnet looked, per image, class and conv layer.
 - `DatasetPreview(data, augment)`: a grid of samples, each next to its augmented version.
+- `RecommenderExplorer(model, data)`: a user's history and top-K (seen items left out) with the
+  history items behind each recommendation, an item's nearest items, and a map of the item
+  embeddings linked to both by one selection.
 - `GenerationPlayground(model)`: a prompt, sampler controls and streaming output, each token
   coloured by its probability with its top alternatives; Stop.
 - `use_charts(mode)`: FigureWidget ("widget") or display-handle ("display") charts; "auto"
@@ -31,6 +34,7 @@ _LAZY = {
     "EvaluationView": "nbmodels.dashboards.evaluation",
     "DatasetPreview": "nbmodels.dashboards.preview",
     "GradCAMView": "nbmodels.dashboards.gradcam",
+    "RecommenderExplorer": "nbmodels.dashboards.recommender",
     "Chart": "nbmodels.dashboards._kit.chart",
     "use_charts": "nbmodels.dashboards._kit.env",
     "chart_mode": "nbmodels.dashboards._kit.env",

@@ -31,6 +31,7 @@ from nbmodels.data import synthetic  # noqa: E402,F401  isort: skip
 from nbmodels.data.images import datasets as _images  # noqa: E402,F401  isort: skip
 from nbmodels.data.images import marker as _marker  # noqa: E402,F401  isort: skip
 from nbmodels.data.text import datasets as _text  # noqa: E402,F401  isort: skip
+from nbmodels.data import recsys as _recsys  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "ArraySource",

@@ -155,7 +155,9 @@ class Dataset:
 class DatasetInfo:
     """What `list_datasets()` tells about a registered dataset, without loading it.
 
-    `options` are the keyword options `load(name, ...)` accepts.
+    `options` are the keyword options `load(name, ...)` accepts. `tasks` are the tasks the
+    loader may return (an option such as `task="ranking"` picks one); `task` is the first, the
+    one it returns by default.
     """
 
     name: str
@@ -163,6 +165,10 @@ class DatasetInfo:
     task: str
     source: str
     options: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "tasks", tuple(self.tasks) or (self.task,))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,7 +187,7 @@ def register(
     loader: Callable[..., Dataset] | None = None,
     *,
     description: str,
-    task: str,
+    task: str | tuple[str, ...],
     source: str,
 ):
     """Add a dataset to the registry, as a decorator or a plain call.
@@ -193,7 +199,9 @@ def register(
         loader: a function taking keyword options and returning a `Dataset`.
             Omit it to use `register` as a decorator.
         description: one sentence for `list_datasets()`.
-        task: `"classification"`, `"regression"` or `"text"`.
+        task: `"classification"`, `"regression"`, `"text"` or `"retrieval"`; or a tuple of
+            them when an option picks the task, the default first (a recommender set gives
+            `("retrieval", "regression")`: positive pairs, or ratings with `task="ranking"`).
         source: `"embedded"`, `"generated"`, `"local"` (read from the user's own files)
             or `"download"`.
 
@@ -217,7 +225,9 @@ def register(
         fail("register", "name", name, "it must be a non-empty string without surrounding spaces")
     if not isinstance(description, str) or not description:
         fail(f"register({name!r})", "description", description, "give one sentence for list_datasets()")
-    check_choice(f"register({name!r})", "task", task, TASKS)
+    tasks = tuple(task) if isinstance(task, (tuple, list)) and task else (task,)
+    for one in tasks:
+        check_choice(f"register({name!r})", "task", one, TASKS)
     check_choice(f"register({name!r})", "source", source, SOURCES)
 
     def add(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
@@ -231,7 +241,7 @@ def register(
                 f"(by {existing.loader.__module__}.{existing.loader.__qualname__}); choose another name"
             ))
         options, required, accepts_any = _keyword_options(name, fn)
-        info = DatasetInfo(name, description, task, source, options)
+        info = DatasetInfo(name, description, tasks[0], source, options, tasks)
         _REGISTRY[name] = _Entry(info, fn, required, accepts_any)
         return fn
 
@@ -246,7 +256,7 @@ def list_datasets() -> list[DatasetInfo]:
 
     >>> from nbmodels import data
     >>> [info.name for info in data.list_datasets() if info.source != "download"]
-    ['digits', 'python_docs', 'linear_regression', 'blobs', 'marker', 'key_token', 'image_folder']
+    ['digits', 'python_docs', 'linear_regression', 'blobs', 'marker', 'key_token', 'synthetic_interactions', 'image_folder']
     """
     order = {source: rank for rank, source in enumerate(SOURCES)}
     return sorted((entry.info for entry in _REGISTRY.values()), key=lambda info: order[info.source])
@@ -290,8 +300,10 @@ def load(name: str, **options) -> Dataset:
     dataset = entry.loader(**options)
     if not isinstance(dataset, Dataset):
         raise TypeError(f"The loader for {name!r} returned {type(dataset).__name__}, not a Dataset.")
-    if dataset.task != info.task:
-        raise ValueError(f"The loader for {name!r} returned a {dataset.task} Dataset but was registered as {info.task}.")
+    if dataset.task not in info.tasks:
+        raise ValueError(
+            f"The loader for {name!r} returned a {dataset.task} Dataset but was registered as {' or '.join(info.tasks)}."
+        )
     return dataclasses.replace(dataset, name=info.name, description=info.description, source=info.source)
 
 

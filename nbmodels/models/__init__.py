@@ -6,6 +6,14 @@ from nbmodels.models.text.classifier import TEXT_CLASSIFIER_SIZES, TextClassifie
 from nbmodels.models.vision.convnet import CONVNET_SIZES, ConvNet, ConvNetConfig
 from nbmodels.models.vision.transfer import TRANSFER_SIZES, TransferClassifier, TransferConfig
 from nbmodels.models.vision.vit import VIT_SIZES, ViT, ViTConfig
+from nbmodels.models.recommenders import (
+    RANKING_SIZES,
+    TWO_TOWER_SIZES,
+    RankingConfig,
+    RankingModel,
+    TwoTower,
+    TwoTowerConfig,
+)
 
 __all__ = [
     "GPT",
@@ -24,4 +32,10 @@ __all__ = [
     "TRANSFER_SIZES",
     "TransferClassifier",
     "TransferConfig",
+    "RANKING_SIZES",
+    "RankingConfig",
+    "RankingModel",
+    "TWO_TOWER_SIZES",
+    "TwoTower",
+    "TwoTowerConfig",
 ]

@@ -13,7 +13,7 @@ from tests.browser.conftest import REPO, save_screenshot
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 DASHBOARD_WORDS = ("MetricsPanel", "TrainingDashboard", "AttentionExplorer", "GenerationPlayground", "EvaluationView",
-                   "GradCAMView")
+                   "GradCAMView", "RecommenderExplorer")
 # The notebooks default to sizes for a person (minutes); here they run tiny, as `make test` runs them.
 TEST_SIZES = {
     "NBMODELS_QUICKSTART_EPOCHS": "5",
@@ -24,6 +24,8 @@ TEST_SIZES = {
     "NBMODELS_NOTEBOOK_VISION_EPOCHS": "3",
     "NBMODELS_NOTEBOOK_TRANSFER_SIZE": "tiny",
     "NBMODELS_NOTEBOOK_TRANSFER_EPOCHS": "3",
+    "NBMODELS_NOTEBOOK_RECSYS_SIZE": "tiny",
+    "NBMODELS_NOTEBOOK_RECSYS_EPOCHS": "2",
 }
 
 # True once every code cell has an execution count and the kernel is idle again.

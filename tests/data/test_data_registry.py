@@ -17,6 +17,7 @@ BUILT_IN = {
     "blobs": ("classification", "generated"),
     "key_token": ("classification", "generated"),
     "marker": ("classification", "generated"),
+    "synthetic_interactions": ("retrieval", "generated"),
     "image_folder": ("classification", "local"),
     "mnist": ("classification", "download"),
     "fashion_mnist": ("classification", "download"),
@@ -24,6 +25,8 @@ BUILT_IN = {
     "text_file": ("text", "download"),
     "imdb": ("classification", "download"),
     "tiny_shakespeare": ("text", "download"),
+    "movielens_100k": ("retrieval", "download"),
+    "movielens_1m": ("retrieval", "download"),
 }
 
 
@@ -151,6 +154,23 @@ def test_register_refuses_a_loader_with_positional_only_parameters(isolated_regi
 
     with pytest.raises(ValueError, match="keyword options only; 'n'"):
         data.register("positional", positional, description="d", task="regression", source="generated")
+
+
+def test_a_loader_whose_option_picks_the_task_registers_every_task(isolated_registry):
+    @data.register("pairs_or_ratings", description="d", task=("retrieval", "regression"), source="generated")
+    def pairs_or_ratings(*, ratings=False):
+        x = {"user": np.arange(4, dtype="int32"), "item": np.arange(4, dtype="int32")}
+        if ratings:
+            return data.Dataset(task="regression", train=(x, np.ones(4, "float32")))
+        return data.Dataset(task="retrieval", train=(x, None))
+
+    info = next(info for info in data.list_datasets() if info.name == "pairs_or_ratings")
+    assert (info.task, info.tasks) == ("retrieval", ("retrieval", "regression"))
+    assert (data.load("pairs_or_ratings").task, data.load("pairs_or_ratings", ratings=True).task) == (
+        "retrieval", "regression")
+    data.register("listed", _xor, description="d", task=("retrieval", "regression"), source="generated")
+    with pytest.raises(ValueError, match="a classification Dataset but was registered as retrieval or regression"):
+        data.load("listed")
 
 
 def test_loader_returning_the_wrong_thing_is_reported(isolated_registry):
