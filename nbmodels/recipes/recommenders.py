@@ -31,6 +31,11 @@ RECOMMENDER_DATASETS = ("synthetic_interactions", "movielens_100k", "movielens_1
 # MovieLens 100k's ids and genres: what a picker counts parameters with before any data is loaded.
 MOVIELENS_100K_SHAPE = {"num_users": 943, "num_items": 1682, "num_genres": 19}
 RANKING_VARIANTS = ("dcn", "deepfm", "wide_deep")
+# The two-tower's `titles` option: how many token ids, and how titles become them.
+TITLE_ENCODINGS = {
+    "words": {"title_vocab_size": 2048, "title_length": 8, "title_tokenizer": "words"},  # hashed words
+    "bpe": {"title_vocab_size": 513, "title_length": 12, "title_tokenizer": "bpe"},  # 512 BPE tokens + padding
+}
 
 
 class RecommenderRecipe(Recipe):
@@ -63,8 +68,9 @@ class TwoTowerRecipe(RecommenderRecipe):
     trained with an in-batch softmax (accidental hits removed). Options: `log_q_correction`
     (subtract the log of each item's training frequency from its logits, so popular items are not
     over-rewarded as negatives; on by default: it is what lifts recall far above popularity),
-    `hard_negatives` (keep only the n hardest negatives per row; None = all) and `titles` (hash
-    the title's words into the item tower)."""
+    `hard_negatives` (keep only the n hardest negatives per row; None = all) and `titles` (the
+    item tower reads the title too: None, "words" hashed, or "bpe", the text family's byte-level
+    BPE trained on the catalogue's titles, which needs `pip install nbmodels[text]`)."""
 
     name = "two_tower"
     title = "Two-tower retrieval"
@@ -74,17 +80,19 @@ class TwoTowerRecipe(RecommenderRecipe):
     default_size = "small"
     task = "retrieval"
     config = TrainConfig(epochs=5, batch_size=256, optimizer="adam", learning_rate=1e-2)
-    train_options = {"log_q_correction": True, "hard_negatives": None, "titles": False}
+    train_options = {"log_q_correction": True, "hard_negatives": None, "titles": None}
     option_choices = {"log_q_correction": (True, False), "hard_negatives": (None, 4, 16, 64),
-                      "titles": (False, True)}
+                      "titles": (None, "words", "bpe")}
 
     def model_overrides(self, options):
         hard_negatives = options["hard_negatives"]
         if hard_negatives is not None:
             hard_negatives = check_int(self.name, "hard_negatives", hard_negatives, minimum=1)
+        titles = options["titles"]
+        if titles is not None:
+            check_choice(self.name, "titles", titles, TITLE_ENCODINGS)
         return {"log_q_correction": check_bool(self.name, "log_q_correction", options["log_q_correction"]),
-                "hard_negatives": hard_negatives,
-                "title_vocab_size": 2048 if check_bool(self.name, "titles", options["titles"]) else 0}
+                "hard_negatives": hard_negatives, **TITLE_ENCODINGS.get(titles, {"title_vocab_size": 0})}
 
     def make_model_config(self, size, shape):
         from nbmodels.models.recommenders import TwoTowerConfig

@@ -30,7 +30,8 @@ def test_both_are_listed_after_the_other_families_with_offline_defaults(two_towe
 
 
 @pytest.mark.parametrize("name, options", [("two_tower", {}), ("two_tower", {"log_q_correction": False,
-                                                                            "hard_negatives": 4, "titles": True}),
+                                                                            "hard_negatives": 4, "titles": "bpe"}),
+                                           ("two_tower", {"titles": "words"}),
                                            ("ranking", {"variant": "wide_deep"})])
 def test_the_count_and_the_estimate_are_the_built_model_s(name, options):
     recipe = recipes.get_recipe(name)
@@ -50,7 +51,7 @@ def test_two_tower_trains_with_its_options_and_resumes_exactly_from_disk(two_tow
     options = dict(dataset_options=SMALL_SET, hard_negatives=8)
     reference = two_tower.train("tiny", config=config, verbose=False, **options)
     assert reference.status == "finished", reference.message
-    assert reference.info["options"] == {"log_q_correction": True, "hard_negatives": 8, "titles": False}
+    assert reference.info["options"] == {"log_q_correction": True, "hard_negatives": 8, "titles": None}
     assert reference.model.config.hard_negatives == 8 and reference.model.config.log_q_correction
     assert "val_recall_at_10_in_batch" in reference.validation_history[-1]["metrics"]
 
@@ -87,6 +88,8 @@ def test_bad_options_name_the_option_and_the_choices(two_tower, ranking, runs_ro
         ranking.train("tiny", variant="dnc", verbose=False)
     with pytest.raises(ConfigError, match=r"two_tower.hard_negatives=0 is not allowed"):
         two_tower.train("tiny", hard_negatives=0, verbose=False)
+    with pytest.raises(ConfigError, match=r"two_tower.titles='bep' is not allowed: choose one of 'words', 'bpe'"):
+        two_tower.train("tiny", titles="bep", verbose=False)
     with pytest.raises(ConfigError, match=r"two_tower.train.k=10 is not allowed: it is not an option"):
         two_tower.train("tiny", k=10, verbose=False)
     with pytest.raises(ConfigError, match=r"two_tower.dataset='movielens' is not allowed"):
@@ -100,3 +103,18 @@ def test_docstring_examples():
 
     result = doctest.testmod(recommenders, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_titles_go_through_the_text_family_s_bpe_tokenizer(two_tower):
+    from nbmodels.data.text.subword import BPETokenizer
+
+    dataset = two_tower.data("synthetic_interactions", "tiny", **SMALL_SET)
+    overrides = two_tower.model_overrides(two_tower._check_options({"titles": "bpe"}))
+    model = two_tower.builder("tiny", dataset, **overrides)()
+    assert (model.config.title_tokenizer, model.config.title_vocab_size) == ("bpe", 513)
+    titles = dataset.extras["item_titles"]
+    tokenizer = BPETokenizer.train(titles, vocabulary_size=512, min_frequency=1)
+    table = next(np.asarray(w) for w in model.item_tower.weights if w.shape == (60, 12))
+    first = np.asarray(tokenizer.encode(titles[0]))[:12] + 1
+    np.testing.assert_array_equal(table[0, :len(first)], first)
+    assert (table[0, len(first):] == 0).all()  # padded

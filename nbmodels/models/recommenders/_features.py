@@ -240,21 +240,34 @@ def check_ids(owner: str, name: str, ids, count: int, count_field: str) -> np.nd
     return ids.astype("int32")
 
 
-def title_tokens(titles, vocab_size: int, length: int) -> np.ndarray:
-    """Titles as hashed word tokens `(len(titles), length)` int32 in 1..vocab_size-1, 0 = padding.
+def title_tokens(titles, vocab_size: int, length: int, tokenizer=None) -> np.ndarray:
+    """Titles as tokens `(len(titles), length)` int32 in 1..vocab_size-1, 0 = padding.
 
-    Words are lower-cased runs of letters and digits, hashed with CRC-32 (stable across runs and
-    machines, unlike Python's `hash`), so no vocabulary needs storing.
+    Without a `tokenizer`, words (lower-cased runs of letters and digits) hashed with CRC-32
+    (stable across runs and machines, unlike Python's `hash`), so no vocabulary needs storing.
+    With one of the text family's tokenizers (`nbmodels.data.CharTokenizer`, `BPETokenizer`), its
+    ids plus one; `vocab_size` must then exceed its vocabulary.
 
     >>> title_tokens(["Toy Story (1995)", "Heat"], vocab_size=1000, length=4)
     array([[944, 172,   1,   0],
            [958,   0,   0,   0]], dtype=int32)
+    >>> from nbmodels.data import CharTokenizer
+    >>> title_tokens(["Heat"], vocab_size=5, length=6, tokenizer=CharTokenizer.from_text("Heat"))
+    array([[1, 3, 2, 4, 0, 0]], dtype=int32)
     """
     tokens = np.zeros((len(titles), length), "int32")
+    if tokenizer is not None and tokenizer.vocabulary_size + 1 > vocab_size:
+        fail("title_tokens", "vocab_size", vocab_size,
+             f"the tokenizer has {tokenizer.vocabulary_size} tokens: it must be at least that plus one (0 pads)")
     for row, title in enumerate(titles):
-        words = re.findall(r"[a-z0-9]+", str(title).lower())[:length]
-        tokens[row, : len(words)] = [1 + zlib.crc32(word.encode()) % (vocab_size - 1) for word in words]
+        if tokenizer is None:
+            words = re.findall(r"[a-z0-9]+", str(title).lower())[:length]
+            ids = [1 + zlib.crc32(word.encode()) % (vocab_size - 1) for word in words]
+        else:
+            ids = np.asarray(tokenizer.encode(str(title)))[:length] + 1
+        tokens[row, : len(ids)] = ids
     return tokens
+
 
 def pair_inputs(owner, inputs, list_items: bool = False):
     """The user and item ids of a model's input dict, else a ValueError saying what it takes."""

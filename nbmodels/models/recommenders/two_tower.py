@@ -4,8 +4,8 @@
 Each tower turns an id into a d-vector: its own embedding plus one embedding per side feature
 (LightFM's sum), then, with `hidden_dims`, an MLP. The user tower reads the user's features
 (categorical ones through an embedding, numeric ones standardised through a linear map), the item
-tower the item's genres (multi-hot through a linear map) and title (hashed word tokens,
-mean-pooled). Side features live in per-id tables baked into the model as non-trainable weights,
+tower the item's genres (multi-hot through a linear map) and title (tokens mean-pooled: hashed
+words, or the text family's byte-level BPE trained on the catalogue's titles). Side features live in per-id tables baked into the model as non-trainable weights,
 so every input is an id, the item tower can embed the whole catalogue, and a `.keras` file holds
 everything the model needs.
 
@@ -64,6 +64,7 @@ from nbmodels.models.recommenders._features import (
 )
 
 IN_BATCH_RECALL_K = 10
+TITLE_TOKENIZERS = ("words", "bpe")
 _CHUNK = 8192  # ids per eager tower call in user_embeddings / item_embeddings
 # Logit of an accidental hit: float32's lowest / 100 (as TensorFlow Recommenders): far below any
 # logit, yet finite, so the softmax's max-subtraction cannot reach -inf (and NaN gradients).
@@ -132,8 +133,12 @@ class TwoTowerConfig:
     log_q_correction: bool = False  # subtract log(item frequency) from in-batch logits; needs item_counts
     hard_negatives: int | None = None  # keep only the n highest-scoring negatives per row; None = all
     num_genres: int = 0  # width of the item genre multi-hot table; 0 = no genres
-    title_vocab_size: int = 0  # hashed title-word buckets (title_tokens); 0 = no titles
-    title_length: int = 8  # words kept per title
+    title_vocab_size: int = 0  # title token ids (0 pads; title_tokens); 0 = no titles
+    title_length: int = 8  # tokens kept per title
+    # How titles become tokens: "words" hashed into title_vocab_size buckets, or "bpe", the text
+    # family's BPETokenizer trained on the catalogue's titles (title_vocab_size - 1 tokens, >= 257;
+    # needs the `tokenizers` package: pip install nbmodels[text]).
+    title_tokenizer: str = "words"
     # (name, kind, size) per user feature table: ("occupation", "categorical", 21), ("age", "numeric", 1).
     user_features: tuple = ()
 
@@ -153,6 +158,10 @@ class TwoTowerConfig:
         if self.title_vocab_size == 1:
             fields.fail("title_vocab_size", "it must be 0 (no titles) or >= 2 (token 0 is padding)")
         fields.int("title_length", minimum=1)
+        fields.choice("title_tokenizer", TITLE_TOKENIZERS)
+        if self.title_tokenizer == "bpe" and 0 < self.title_vocab_size < 258:
+            fields.fail("title_vocab_size", "with title_tokenizer='bpe' it must be 0 or >= 258 (256 bytes, "
+                        "<|endoftext|> and the padding id)")
         object.__setattr__(self, "user_features", check_user_features(self, self.user_features))
 
     @classmethod
@@ -243,6 +252,17 @@ class _Tower(keras.layers.Layer):
 
 
 
+def _title_tokenizer(config: TwoTowerConfig, titles):
+    """The text family's BPE trained on the catalogue's titles for "bpe" (deterministic: the same
+    titles give the same ids, so a rebuilt model reads them alike); None for hashed "words"."""
+    if config.title_tokenizer != "bpe":
+        return None
+    from nbmodels.data.text.subword import BPETokenizer
+
+    return BPETokenizer.train([str(title) for title in titles], vocabulary_size=config.title_vocab_size - 1,
+                              min_frequency=1)
+
+
 @keras.saving.register_keras_serializable(package="nbmodels")
 class TwoTower(ConfiguredModel):
     """A two-tower retrieval model: user and item towers whose dot product scores a pair.
@@ -331,7 +351,8 @@ class TwoTower(ConfiguredModel):
             config,
             item_genres=extras.get("item_genres") if config.num_genres else None,
             user_features=extras.get("user_features") if config.user_features else None,
-            item_title_tokens=(title_tokens(titles, config.title_vocab_size, config.title_length)
+            item_title_tokens=(title_tokens(titles, config.title_vocab_size, config.title_length,
+                                            _title_tokenizer(config, titles))
                                if config.title_vocab_size and titles is not None else None),
             item_counts=extras.get("item_counts"),
             **kwargs,
