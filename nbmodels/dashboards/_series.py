@@ -278,6 +278,44 @@ def metrics_traces(series: RunSeries, max_points: int = 2000) -> list[dict]:
     return traces
 
 
+# The figure's plot area and the legend above it. The legend is horizontal and wraps into rows;
+# plotly does not make room for them, so each draw sets the top margin (and the height, keeping
+# the plot area) for the rows its legend needs at the width a notebook usually gives a chart.
+PLOT_AREA_HEIGHT = 640  # px, the six subplots and their spacing
+BOTTOM_MARGIN = 30
+LEGEND_ROW_HEIGHT = 21  # px at plotly's 12 px legend font
+LEGEND_WIDTH = 900  # px a legend row gets in a typical notebook output area
+TITLE_ROOM = 26  # px the top row's subplot titles take above the plot area
+
+
+def legend_rows(names, width: int = LEGEND_WIDTH) -> int:
+    """Rows a horizontal plotly legend needs for these entries: each is about 40 px of symbol
+    and padding plus 7 px a character, packed left to right into rows `width` px wide.
+
+    >>> legend_rows(["loss (smoothed)", "val_loss", "accuracy (smoothed)", "val_accuracy"])
+    1
+    >>> legend_rows([f"metric_{i}_at_10_in_batch (smoothed)" for i in range(7)])  # three to a row
+    3
+    """
+    rows, used = 0, width
+    for name in names:
+        entry = 40 + 7 * len(name)
+        if used + entry > width:
+            rows, used = rows + 1, 0
+        used += entry
+    return max(rows, 1)
+
+
+def legend_layout(traces: list[dict]) -> dict:
+    """The legend above the subplot titles, and the top margin and height that make room for its rows."""
+    rows = legend_rows([t["name"] for t in traces if t.get("showlegend")])
+    top = TITLE_ROOM + rows * LEGEND_ROW_HEIGHT + 8
+    return {"margin": {"l": 50, "r": 20, "t": top, "b": BOTTOM_MARGIN},
+            "height": PLOT_AREA_HEIGHT + top + BOTTOM_MARGIN,
+            "legend": {"orientation": "h", "xanchor": "left", "x": 0, "yanchor": "bottom",
+                       "y": 1 + TITLE_ROOM / PLOT_AREA_HEIGHT}}
+
+
 WAITING_TEXT = "waiting for the first step"
 EMPTY_TEXT = "nothing recorded"
 
@@ -293,7 +331,8 @@ def metrics_layout(traces: list[dict], started: bool, domains: dict[str, tuple],
     least 5% of the value (autorange, not a fixed range, so zooming and its reset still work).
     The placeholders sit at the centre of each subplot's `domains` entry ((x0, x1), (y0, y1)
     in paper coordinates: plotly.js lays out no axes for a subplot without traces). The panel
-    adds the "annotations" returned here to the subplot titles. A fine-tuning switch at
+    adds the "annotations" returned here to the subplot titles; the legend gets the room its rows
+    need above them (`legend_layout`). A fine-tuning switch at
     `fine_tune_step` is a dashed vertical line on the loss, metrics and learning-rate subplots.
     """
     layout, annotations = {}, []
@@ -319,6 +358,7 @@ def metrics_layout(traces: list[dict], started: bool, domains: dict[str, tuple],
                                 "xanchor": "center", "yanchor": "middle",
                                 "font": {"color": "#7f7f7f", "size": 13}})
     layout["annotations"] = annotations
+    layout.update(legend_layout(traces))
     return layout
 
 

@@ -13,6 +13,7 @@ from nbmodels.dashboards._kit.throttle import Throttle
 from nbmodels.dashboards._series import (
     PANELS,
     RunSeries,
+    legend_layout,
     metrics_figure_layout,
     metrics_layout,
     metrics_traces,
@@ -63,8 +64,7 @@ class MetricsPanel(SnapshotDisplay, widgets.VBox):
         from plotly.subplots import make_subplots
 
         figure = make_subplots(**metrics_figure_layout())
-        figure.update_layout(height=720, margin={"l": 50, "r": 20, "t": 50, "b": 30},
-                             legend={"orientation": "h", "y": 1.08}, template="plotly_white")
+        figure.update_layout(**legend_layout([]), template="plotly_white")
         figure.update_xaxes(title_text="step", row=3)
         # One step axis for all six charts: each covers the whole run, and zooming one zooms all.
         figure.update_xaxes(matches="x")

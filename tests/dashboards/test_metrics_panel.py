@@ -263,3 +263,26 @@ def test_a_fine_tuning_switch_shows_its_rate_and_a_marker(runs_root):
     assert before[0] == pytest.approx(3e-3) and before[-1] < 3e-3  # the cosine schedule until the switch
     lines = [shape for shape in panel._chart.figure.layout.shapes if shape.name == "fine_tune"]
     assert {shape.x0 for shape in lines} == {4} and len(lines) == 3
+
+
+def test_a_legend_of_many_metrics_gets_rows_of_room_above_the_titles(runs_root):
+    """Five retrieval metrics made a four-row legend that covered the subplot titles and the
+    top of the charts (seen on notebook 04's screenshot): the top margin now grows with its rows,
+    and the plot area keeps its height."""
+    from nbmodels.dashboards import _series
+
+    def panel_for(names):
+        run = Run.create(TrainConfig(steps=4), name="legend", root=runs_root)
+        run.record([{"type": "step", "step": s, "epoch": s / 4, "metrics": {n: 1.0 / s for n in names}}
+                    for s in (1, 2)])
+        panel = MetricsPanel(run)
+        layout = panel.figure.layout
+        panel.close()
+        return layout
+
+    few = panel_for(["loss", "accuracy"])
+    many = panel_for(["loss", *(f"{m}_at_10_in_batch" for m in ("recall", "ndcg", "mrr", "map"))])
+    assert many.margin.t >= few.margin.t + _series.LEGEND_ROW_HEIGHT  # two rows of five long names
+    for layout in (few, many):
+        assert layout.height - layout.margin.t - layout.margin.b == _series.PLOT_AREA_HEIGHT
+        assert layout.legend.yanchor == "bottom" and layout.legend.y > 1  # above the plots and their titles

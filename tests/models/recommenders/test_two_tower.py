@@ -139,7 +139,8 @@ def test_learns_retrieval_far_beyond_popularity_and_the_true_neighbourhoods(runs
     run = train(lambda: TwoTower.from_dataset(ds, cfg), ds,
                 TrainConfig(epochs=3, batch_size=256, optimizer="adam", learning_rate=1e-2), verbose=False)
     assert run.status == "finished", run.message
-    assert "recall_at_10_in_batch" in run.history[-1]["metrics"]
+    for name in ("recall_at_10_in_batch", "ndcg_at_10_in_batch", "mrr_at_10_in_batch", "map_at_10_in_batch"):
+        assert name in run.history[-1]["metrics"] and f"val_{name}" in run.validation_history[-1]["metrics"]
     assert "val_recall_at_10_in_batch" in run.validation_history[-1]["metrics"]
 
     (train_x, _), (validation_x, _) = ds.train, ds.validation
