@@ -120,13 +120,11 @@ class RecommenderExplorer(SnapshotDisplay, widgets.VBox):
                 trace.on_click(self._clicked)
         self.charts = (self._chart,)
 
-        # Map and lists side by side where there is room, the lists below it in a narrow notebook.
-        lists = widgets.VBox([self._recommended_list, self._neighbours_list],
-                             layout={"min_width": "360px", "flex": "1 1 360px"})
-        top = [self._chart.view, lists] if self._chart.view is not None else [lists]
+        # The map above the lists, as wide as the notebook: plotly autosizes only in a column (beside
+        # other widgets it draws at its default 700 px, and a fixed width overflows a narrow notebook).
+        chart = [self._chart.view] if self._chart.view is not None else []
         self.children = [widgets.HBox([self._user, self._item, self._title], layout={"flex_flow": "row wrap"}),
-                         widgets.HBox(top, layout={"flex_flow": "row wrap", "align_items": "flex-start"}),
-                         self._history_list]
+                         *chart, self._recommended_list, self._neighbours_list, self._history_list]
         self._user.observe(self._picked_user, names="value")
         self._item.observe(self._picked_item, names="value")
         self.observe(self._redraw, names="selection")
@@ -372,7 +370,7 @@ def point_trace(name: str, ids, points, titles, genres, marker: dict) -> dict:
 
 def _scatter_layout() -> dict:
     hidden = {"showticklabels": False, "zeroline": False, "showgrid": False, "title": {"text": ""}}
-    return {"height": 540, "width": 640, "template": "plotly_white", "hovermode": "closest",
+    return {"height": 540, "template": "plotly_white", "hovermode": "closest",
             "title": {"font": {"size": 13}}, "margin": {"l": 20, "r": 20, "t": 50, "b": 20},
             "xaxis": hidden, "yaxis": {**hidden, "scaleanchor": "x"}, "legend": {"itemsizing": "constant"}}
 

@@ -27,27 +27,27 @@ VIEW = "view = RecommenderExplorer(model, ratings, k=10)\nview"
 K = 10
 
 # An item row's title: the text before its genres' <span>.
-TITLES = """([root, cells]) => [...root.querySelectorAll(cells)]
+TITLES = """(root, cells) => [...root.querySelectorAll(cells)]
     .map(cell => cell.firstChild.textContent.trim())"""
 RECOMMENDED_TITLES = "tr td:nth-child(2)"
 NEIGHBOUR_TITLES = "tr td:first-child"
 HISTORY_TITLES = "li"
+MARKS = ("history", "recommended", "neighbours", "selected item")  # the map's overlay traces
 # A trace of the map by name: its item ids and titles (customdata: title, genres, id).
-TRACE = """([plot, name]) => {
+TRACE = """(plot, name) => {
     const trace = plot.data.find(t => t.name === name);
     return (trace.customdata || []).map(row => [Number(row[2]), row[0]]);
 }"""
 # A catalogue point (not an overlay) far from every other item's point, to click: its page
 # position, from the axes (as plotly places it) and from its drawn <path> (as the page shows it).
-ISOLATED_POINT = """([plot, avoid]) => {
+ISOLATED_POINT = """(plot, [avoid, overlays]) => {
     const layout = plot._fullLayout, box = plot.getBoundingClientRect();
     const at = (x, y) => [box.left + layout.xaxis._offset + layout.xaxis.l2p(x),
                           box.top + layout.yaxis._offset + layout.yaxis.l2p(y)];
-    const overlays = ['history', 'recommended', 'neighbours', 'selected item'];
     const all = [];
     plot._fullData.forEach((trace, t) => (trace.x || []).forEach((x, i) =>
-        all.push({t, i, item: Number(trace.customdata[i][2]), catalogue: !overlays.includes(trace.name),
-                  xy: at(x, trace.y[i])})));
+        all.push({t, i, item: Number(trace.customdata[i][2]), title: trace.customdata[i][0],
+                  catalogue: !overlays.includes(trace.name), xy: at(x, trace.y[i])})));
     let best = null;
     for (const p of all) {
         if (!p.catalogue || avoid.includes(p.item)) continue;
@@ -57,18 +57,14 @@ ISOLATED_POINT = """([plot, avoid]) => {
     }
     const path = plot.querySelectorAll('.scatterlayer .trace')[best.t].querySelectorAll('.points path')[best.i];
     const drawn = path.getBoundingClientRect();
-    return {item: best.item, gap: best.gap, xy: best.xy,
+    return {item: best.item, title: best.title, gap: best.gap, xy: best.xy,
             drawn: [drawn.left + drawn.width / 2, drawn.top + drawn.height / 2]};
 }"""
-# Two boxes that overlap on the page: the map and the lists beside (or under) it.
+# Whether two boxes overlap on the page: the map and a list beside (or under) it.
 OVERLAP = """([a, b]) => {
     const r = a.getBoundingClientRect(), s = b.getBoundingClientRect();
     return r.left < s.right - 1 && s.left < r.right - 1 && r.top < s.bottom - 1 && s.top < r.bottom - 1;
 }"""
-# Each label of the view narrower than its text (ipywidgets cuts a long description with "…").
-CUT_LABELS = """(output) => [...output.querySelectorAll('label.widget-label')].filter(label => label.clientWidth)
-    .filter(label => label.scrollWidth > label.clientWidth + 1)
-    .map(label => `${label.textContent}: ${label.scrollWidth}>${label.clientWidth}`)"""
 
 
 def notebook() -> dict:
@@ -90,8 +86,7 @@ def shoot(page, output, name: str) -> None:
 
 
 def titles(panel, cells: str) -> list[str]:
-    return panel.evaluate(TITLES, [panel.element_handle(), cells]) if False else \
-        panel.locator(":scope").evaluate(f"(root) => ({TITLES})([root, {cells!r}])")
+    return panel.evaluate(TITLES, cells)
 
 
 def number_box(output, label: str):
@@ -120,9 +115,7 @@ def read(view, plot) -> dict:
         "neighbours": titles(neighbours, NEIGHBOUR_TITLES),
         "history_text": history.inner_text(),
         "history": titles(history, HISTORY_TITLES),
-        "marks": {name: plot.evaluate(TRACE, [plot.element_handle(), name]) if False else
-                  plot.evaluate(f"(plot) => ({TRACE})([plot, {name!r}])")
-                  for name in ("history", "recommended", "neighbours", "selected item")},
+        "marks": {name: plot.evaluate(TRACE, name) for name in MARKS},
     }
 
 
@@ -167,7 +160,7 @@ def check_item(shown: dict, item: int, title: str) -> None:
 def test_recommender_explorer_answers_the_user_box_and_map_clicks(lab_server, lab_page, tmp_path):
     lab = lab_server({"recommender.ipynb": notebook()}, env={"NBMODELS_RUNS_DIR": str(tmp_path / "runs")})
     page = lab_page(lab, "recommender.ipynb")
-    page.set_viewport_size({"width": 1280, "height": 1400})  # tall: the whole view in the screenshots
+    page.set_viewport_size({"width": 1280, "height": 2400})  # tall: the whole view in the screenshots
     lab.run_all(page)
     page.locator(".jp-OutputArea-output", has_text="RECOMMENDER-READY").wait_for(timeout=300_000)
     view = page.locator(".jp-Cell").nth(1).locator(".jp-OutputArea-output").first
@@ -211,7 +204,7 @@ def test_recommender_explorer_answers_the_user_box_and_map_clicks(lab_server, la
     plot.scroll_into_view_if_needed()
     page.wait_for_timeout(300)
     shown_items = {item for marks in stepped["marks"].values() for item, _ in marks}
-    point = plot.evaluate(f"(plot) => ({ISOLATED_POINT})([plot, {sorted(shown_items)}])")
+    point = plot.evaluate(ISOLATED_POINT, [sorted(shown_items), MARKS])
     assert point["gap"] > 6, point  # far enough from every other point for a click to pick it alone
     assert abs(point["xy"][0] - point["drawn"][0]) < 2 and abs(point["xy"][1] - point["drawn"][1]) < 2, point
     page.mouse.move(*point["xy"])
@@ -219,8 +212,7 @@ def test_recommender_explorer_answers_the_user_box_and_map_clicks(lab_server, la
     page.mouse.click(*point["xy"])
     wait_text(page, view, rf"\(item {point['item']}\)")
     clicked = read(view, plot)
-    (title,) = [t for i, t in plot.evaluate(f"(plot) => ({TRACE})([plot, 'selected item'])") if i == point["item"]]
-    check_item(clicked, point["item"], title)
+    check_item(clicked, point["item"], point["title"])
     assert clicked["neighbours"] != stepped["neighbours"]
     for same in ("user", "recommended_text", "history_text"):
         assert clicked[same] == stepped[same], same
@@ -231,12 +223,13 @@ def test_recommender_explorer_answers_the_user_box_and_map_clicks(lab_server, la
     # 5. At 1280 and 1024 px: no label or value cut, nothing wider than the notebook, the map
     # and the lists side by side or stacked, never on top of each other.
     problems = []
-    lists = view.locator(".widget-vbox", has=recommended).last
     for width in (1280, 1024):
-        page.set_viewport_size({"width": width, "height": 1400})
+        page.set_viewport_size({"width": width, "height": 2400})
         page.wait_for_timeout(2000)  # the notebook lays out its cells for the new width
         shoot(page, view, f"5-layout-{width}")
-        problems += [f"{width}px: {p}" for p in view.evaluate(MEASURE) + view.evaluate(CUT_LABELS)]
-        if page.evaluate(OVERLAP, [plot.element_handle(), lists.element_handle()]):
-            problems.append(f"{width}px: the map and the lists overlap")
+        # MEASURE: anything wider than its box, a cut label ("us…") included, and cut values.
+        problems += [f"{width}px: {p}" for p in view.evaluate(MEASURE)]
+        for name, panel in zip(("recommendations", "neighbours", "history"), (recommended, neighbours, history)):
+            if page.evaluate(OVERLAP, [plot.element_handle(), panel.element_handle()]):
+                problems.append(f"{width}px: the map and the {name} overlap")
     assert not problems, "\n".join(problems)
