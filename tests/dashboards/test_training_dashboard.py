@@ -114,3 +114,24 @@ def test_a_recipes_own_options_are_dropdowns_passed_to_train(runs_root):
     assert run.info["options"] == {"augmentation": "mixup"}
     assert "augmentation='mixup'" in html.unescape(board.snapshot_html())
     board.close()
+
+
+def test_options_that_are_not_strings_round_trip_through_their_dropdowns(runs_root):
+    """The two-tower's options are a bool, an int or None, and a name or None: each picked value
+    reaches train() as that value, not as its label."""
+    pytest.importorskip("nbmodels.recipes")
+    board = TrainingDashboard()
+    board._target.value = "two_tower"
+    assert board.options() == {"log_q_correction": True, "hard_negatives": None, "titles": None}
+    board._options["log_q_correction"].value = False
+    board._options["hard_negatives"].value = 4
+    board._options["titles"].value = "words"
+    board._size.value = "tiny"
+    board.form.set_config(TrainConfig(steps=3, batch_size=32))
+    run = board.start()
+    assert run is not None, board._message.value
+    assert run.wait(timeout=120) == "finished", run.message
+    assert run.info["options"] == {"log_q_correction": False, "hard_negatives": 4, "titles": "words"}
+    config = run.model.config
+    assert (config.log_q_correction, config.hard_negatives, config.title_tokenizer) == (False, 4, "words")
+    board.close()
