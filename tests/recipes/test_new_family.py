@@ -63,7 +63,7 @@ def two_layer():
 
 def test_a_family_registers_its_recipe_from_its_own_module_and_trains_it(two_layer, runs_root):
     assert [recipe.name for recipe in recipes.list_recipes()] == [
-        "char_gpt", "text_classifier", "convnet", "vit", "transfer", "two_layer"]
+        "char_gpt", "text_classifier", "convnet", "vit", "transfer", "two_tower", "ranking", "two_layer"]
     assert isinstance(two_layer, TwoLayerRecipe) and two_layer.sizes == ("small", "wide")
     recipes.register(TwoLayerRecipe)  # again, as when a notebook cell re-runs: replaced, not doubled
     assert [recipe.name for recipe in recipes.list_recipes()].count("two_layer") == 1

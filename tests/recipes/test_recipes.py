@@ -11,7 +11,7 @@ from nbmodels.checks import ConfigError
 
 def test_list_and_get_with_clear_errors():
     assert [recipe.name for recipe in recipes.list_recipes()] == ["char_gpt", "text_classifier", "convnet", "vit",
-                                                                   "transfer"]
+                                                                   "transfer", "two_tower", "ranking"]
     with pytest.raises(ValueError, match="No recipe 'char-gpt'.*did you mean 'char_gpt'"):
         recipes.get_recipe("char-gpt")
     gpt = recipes.get_recipe("char_gpt")
