@@ -49,12 +49,13 @@ demo: $(VENV)/.installed-test
 	$(BIN)/nbmodels demo
 
 # Side-by-side benchmarks (keras-hub is the peer, from the `bench` extra); see bench/README.md.
+# NANOGPT=path/to/nanoGPT [NANOGPT_PYTHON=a python with torch] runs nanoGPT beside the baby GPT.
 bench: $(VENV)/.installed-test $(VENV)/.installed-bench
 	$(BIN)/python bench/recording_overhead.py
 	$(BIN)/python bench/dashboard_overhead.py
 	$(BIN)/python bench/generation.py
 	$(BIN)/python bench/train_throughput.py
-	$(BIN)/python bench/shakespeare.py
+	$(BIN)/python bench/shakespeare.py $(if $(NANOGPT),--nanogpt $(NANOGPT) --nanogpt-python $(or $(NANOGPT_PYTHON),python3))
 	$(BIN)/python bench/vision_mnist.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/movielens.py
