@@ -226,7 +226,13 @@ async def test_malformed_lines_and_a_half_written_status_are_skipped(jp_fetch, c
 
 
 async def test_devices_lists_this_machine_without_tensorflow_in_the_server(jp_fetch):
-    answer = await get(jp_fetch, "nbmodels", "devices")
+    # The first request waits for the child process that lists devices (it imports TensorFlow:
+    # 5 s on a quiet machine, more than the client's default 20 s on a busy CI box).
+    from nbmodels.server.devices import LIST_TIMEOUT
+
+    response = await jp_fetch("nbmodels", "devices", request_timeout=LIST_TIMEOUT + 10)
+    assert response.code == 200
+    answer = strict_json(response.body)
     assert answer["error"] is None
     cpus = [d for d in answer["devices"] if d["kind"] == "CPU"]
     assert cpus and cpus[0]["memory_total"] > 0 and 0 < cpus[0]["memory_used"] <= cpus[0]["memory_total"]
