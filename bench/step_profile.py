@@ -620,7 +620,8 @@ def _print(r: dict) -> None:
     print(f"(GFLOP/s: the step's {s['step_gflop']:.2f} GFLOP of matrix products over the rung's ms/step; "
           f"'warm s': the untimed first chunk - tracing, XLA compiling)")
     print()
-    print("per-fit start-up (ms per fit call beyond its first execution's steps; one per validation round in train()):")
+    print("per-fit start-up (ms per fit call beyond its first execution's steps; train() makes one fit per fresh run, "
+          "all validation rounds being epochs of it, and one more after a mid-round resume or a fine-tuning switch):")
     for rung in r["rungs"]:
         extras = [e.get("per_fit_overhead_ms") for e in rung["extra"] if e.get("per_fit_overhead_ms") is not None]
         if extras:
