@@ -1,4 +1,4 @@
-"""What recording a Run costs: the same fit with and without nbmodels' RunCallback.
+"""What recording a Run costs: the same fit with and without nbmodels' recording of every step.
 
 Design target (DESIGN.md, "Throttle, don't drop"): recording every batch costs a few percent of
 step time at most; here, a time ratio <= 1.02 on a fast model (>= 200 steps/s), where a
@@ -8,7 +8,10 @@ One model, one data stream, one process. Both variants run `model.fit(stream, st
 epochs=1, verbose=0)` over the same N batches of the step-addressed stream `train()` uses (cached
 after its first pass); the recording variant adds a `RunCallback` feeding a real `Run` in a
 temporary folder, set up as `train()` sets it up (record_every=1, a flush every 0.5 s with
-progress events, status heartbeats). Both fit once untimed first (tracing, the first flush,
+progress events, status heartbeats), and its model records each step's values on the device
+(`training/execution.StepValues`, as `train()` installs it). Both compile with the same
+`steps_per_execution`: by default what `train()` would choose for this model (auto); pass
+--steps-per-execution 1 for one step a call, where a per-step cost shows most. Both fit once untimed first (tracing, the first flush,
 filling the cache). Then they alternate (A B, B A, ...) for --repeats pairs, so drift on a busy
 machine hits both alike. A fit is timed from on_train_begin to on_train_end, by a callback both
 variants carry that overrides no batch hook.
@@ -23,7 +26,7 @@ Both variants pay Keras' per-batch conversion of the logs to Python floats: on t
 backend (`IS_THREAD_SAFE = False`) `CallbackList` calls `pythonify_logs` for every batch whether
 or not any callback overrides `on_train_batch_end`, so the baseline is not flattered.
 
-    python bench/recording_overhead.py [--steps 400] [--repeats 25] [--json out.json]
+    python bench/recording_overhead.py [--steps 400] [--repeats 25] [--steps-per-execution N] [--json out.json]
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import tensorflow as tf  # noqa: E402
 
 from nbmodels import TrainConfig, data  # noqa: E402
 from nbmodels.models import mlp  # noqa: E402
+from nbmodels.training import execution  # noqa: E402
 from nbmodels.training.callback import RunCallback  # noqa: E402
 from nbmodels.training.inputs import as_training_data  # noqa: E402
 from nbmodels.runs.run import Run  # noqa: E402
@@ -61,11 +65,14 @@ def main(argv=None) -> int:
     parser.add_argument("--hook-fits", type=int, default=3, help="recorded fits with the callback's hooks timed")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--hidden", type=int, nargs="+", default=[64], help="MLP hidden widths")
+    parser.add_argument("--steps-per-execution", type=int, default=None,
+                        help="steps per compiled call, both variants (default: what train() chooses)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="nbmodels-bench-") as root:
-        bench = _Bench(args.steps, args.batch_size, tuple(args.hidden), root)
+        bench = _Bench(args.steps, args.batch_size, tuple(args.hidden), root, args.steps_per_execution)
+        args.steps_per_execution = bench.steps_per_execution
         bench.fit()  # untimed: tracing, the first flush, and the pass that fills the stream's cache
         bench.fit(recording=True)
 
@@ -95,23 +102,39 @@ class _Clock(keras.callbacks.Callback):
 
 
 class _Bench:
-    def __init__(self, steps: int, batch_size: int, hidden: tuple[int, ...], root: str):
+    def __init__(self, steps: int, batch_size: int, hidden: tuple[int, ...], root: str,
+                 steps_per_execution: int | None):
         self.steps, self.batch_size = steps, batch_size
         digits = as_training_data(data.load("digits"))
         # The batches train() would feed; cached after the first (untimed) pass so the input
         # pipeline's threads add as little noise, and as little step time, as they can.
         self.stream = digits.stream(batch_size, 0, 0, steps).cache()
-        keras.utils.set_random_seed(0)
-        self.model = mlp((64,), 10, hidden=hidden)
-        # What train() compiles on a CPU: AdamW, a logits loss, accuracy, no XLA.
-        self.model.compile(
-            optimizer=keras.optimizers.AdamW(1e-3),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-            jit_compile=False,
-        )
+        self.plain, self.recorded = (self._model(hidden) for _ in range(2))
+        config = TrainConfig(steps=steps, batch_size=batch_size, validate_every=steps,
+                             steps_per_execution=steps_per_execution)
+        cpu = type("Runtime", (), {"strategy_name": "default", "devices": ("/cpu:0",)})
+        self.steps_per_execution = execution.steps_per_execution(
+            config, self.plain, intervals={"the fit": steps}, tokens_per_sample=None, runtime=cpu)
+        for model in (self.plain, self.recorded):
+            # What train() compiles on a CPU: AdamW, a logits loss, accuracy, no XLA.
+            model.compile(
+                optimizer=keras.optimizers.AdamW(1e-3),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"],
+                jit_compile=False,
+                steps_per_execution=self.steps_per_execution,
+            )
+        self.step_values = execution.StepValues(self.steps_per_execution)
+        self.step_values.install(self.recorded)
         self.root = root  # the runs folder, deleted when the bench ends
         self.clock = _Clock()
+
+    @staticmethod
+    def _model(hidden):
+        keras.utils.set_random_seed(0)  # both variants start from the same weights
+        model = mlp((64,), 10, hidden=hidden)
+        model.build((None, 64))
+        return model
 
     def recorder(self) -> RunCallback:
         """A Run and its callback, set up as train() sets them up (outside the timing)."""
@@ -122,13 +145,15 @@ class _Bench:
         return RunCallback(
             run, start_step=0, total_steps=self.steps, steps_per_epoch=self.steps,
             batch_size=self.batch_size, tokens_per_sample=None, record_every=1, memory_device="CPU",
+            step_values=self.step_values,
         )
 
     def fit(self, recording: bool = False, recorder: RunCallback | None = None) -> float:
         """Seconds of one fit over the stream, with or without a Run recording it."""
         recorder = recorder or (self.recorder() if recording else None)
         callbacks = [self.clock] + ([recorder] if recorder else [])
-        self.model.fit(self.stream, steps_per_epoch=self.steps, epochs=1, callbacks=callbacks,
+        model = self.recorded if recorder else self.plain
+        model.fit(self.stream, steps_per_epoch=self.steps, epochs=1, callbacks=callbacks,
                        shuffle=False, verbose=0)
         if recorder:
             recorder.flush()  # what train() does after the fit, outside the timing
@@ -190,6 +215,7 @@ def _results(args, plain, recorded, hooks) -> dict:
             "repeats": args.repeats,
             "hook_fits": args.hook_fits,
             "record_every": 1,
+            "steps_per_execution": args.steps_per_execution,
         },
         "plain_seconds": plain,
         "recorded_seconds": recorded,
@@ -213,12 +239,12 @@ def _results(args, plain, recorded, hooks) -> dict:
 def _print(r: dict) -> None:
     m, s, h = r["machine"], r["settings"], r["median_hook_fit"]
     print(f"recording overhead: {s['model']}, batch {s['batch_size']}, {s['steps_per_fit']} steps a fit, "
-          f"{s['repeats']} fits each, interleaved")
+          f"{s['steps_per_execution']} a compiled call, {s['repeats']} fits each, interleaved")
     print(f"machine: {m['processor']}, {m['cpu_count']} CPUs, {m['gpus']} GPUs; "
           f"tensorflow {m['tensorflow']}, keras {m['keras']}, python {m['python']}")
     print()
     print(f"{'variant':<28} {'median s':>9} {'steps/s':>9} {'min s':>8} {'max s':>8}")
-    for label, times in (("model.fit", r["plain_seconds"]), ("model.fit + RunCallback", r["recorded_seconds"])):
+    for label, times in (("model.fit", r["plain_seconds"]), ("+ StepValues + RunCallback", r["recorded_seconds"])):
         median = statistics.median(times)
         print(f"{label:<28} {median:>9.3f} {s['steps_per_fit'] / median:>9.0f} {min(times):>8.3f} {max(times):>8.3f}")
     print()

@@ -81,6 +81,11 @@ class TrainConfig:
     # auto: bfloat16 on compute capability >= 8, float16 with loss scaling on 7.x, float32 on CPU.
     precision: str = "auto"
     xla: str = "auto"  # auto = on for GPU/TPU, off on CPU where it rarely pays
+    # Training steps per compiled call: one dispatch for several steps (the Run still records
+    # each step). None = auto: as many as keep a call under ~0.3 s by an estimate of the step's
+    # cost, 1 with several replicas or a callback with per-batch hooks. A number must divide
+    # validate_every (or the epoch) and checkpoint_every.
+    steps_per_execution: int | None = None
     # Which devices to train on: GPU indices (0, 1) or TensorFlow names ("/cpu:0", "/gpu:1").
     # None = every GPU, or the CPU when there is none.
     devices: tuple[int | str, ...] | None = None
@@ -113,6 +118,7 @@ class TrainConfig:
         fields.int("grad_accum_steps", minimum=1)
         fields.choice("precision", PRECISIONS)
         fields.choice("xla", XLA_MODES)
+        fields.int("steps_per_execution", minimum=1, optional=True)
         _check_devices(self)
         fields.choice("strategy", STRATEGIES)
         fields.int("seed", minimum=0, maximum=2**31 - 1)
@@ -139,6 +145,15 @@ class TrainConfig:
                 f"TrainConfig.devices={self.devices!r} names {len(self.devices)} devices but "
                 "strategy='one_device' uses one: name a single device or use strategy='mirrored'."
             ))
+        per_call = self.steps_per_execution
+        for name in ("validate_every", "checkpoint_every"):
+            every = getattr(self, name)
+            if per_call and every and every % per_call:
+                self._combination_error("steps_per_execution", (
+                    f"TrainConfig.steps_per_execution={per_call} must divide {name}={every}: a compiled call "
+                    f"of several steps cannot stop in the middle for it. Use a divisor of {every} or leave it "
+                    "blank (auto)."
+                ))
 
     def _combination_error(self, field: str, message: str):
         raise ConfigError(self, field, getattr(self, field), message.split(": ", 1)[-1], message=message)

@@ -164,7 +164,8 @@ def _compile_categorical(model) -> None:
         return
     loss, metrics = _categorical(model.loss, keras.saving.deserialize_keras_object(
         model.get_compile_config().get("metrics")))
-    model.compile(optimizer=model.optimizer, loss=loss, metrics=metrics, jit_compile=model.jit_compile)
+    model.compile(optimizer=model.optimizer, loss=loss, metrics=metrics, jit_compile=model.jit_compile,
+                  steps_per_execution=model.steps_per_execution)
 
 
 def _categorical_loss(loss):

@@ -1,8 +1,10 @@
 """The Keras callback that feeds a Run.
 
-Per batch it does a few float operations on logs Keras has already converted; everything
-that costs more (writing events, reading the learning rate and device memory, updating
-traits that views observe) happens at most every `flush_interval` seconds.
+After each compiled call (one step, or several: `training/execution.py`) it records each
+step's own values, read from the model's `StepValues` buffer; with several replicas, where
+each call is one step, it recovers them from Keras's running means. Everything that costs
+more (writing events, reading the learning rate and device memory, updating traits that
+views observe) happens at most every `flush_interval` seconds.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class RunCallback(keras.callbacks.Callback):
         keep_checkpoints: int = 2,
         flush_interval: float = 0.5,
         memory_device: str | None = None,
+        step_values=None,
     ):
         super().__init__()
         self.run = run
@@ -44,6 +47,7 @@ class RunCallback(keras.callbacks.Callback):
         self.keep_checkpoints = keep_checkpoints
         self.flush_interval = flush_interval
         self.memory_device = memory_device
+        self.step_values = step_values  # execution.StepValues, or None: one step a call, running means
         self.diverged_at: int | None = None
         self.stop_seen = False
         self._pending: list[dict] = []
@@ -51,6 +55,7 @@ class RunCallback(keras.callbacks.Callback):
         self._epoch_base = self._start_step = start_step
         self._last_flush = (time.monotonic(), start_step)
         self._steps_per_second: float | None = None
+        self._call_started = time.time()
 
     # ---- keras hooks -----------------------------------------------------------------
 
@@ -58,25 +63,28 @@ class RunCallback(keras.callbacks.Callback):
         self._epoch_base = self.step
         self._means = {}  # Keras resets its running means every epoch
 
+    def on_train_batch_begin(self, batch, logs=None):
+        self._call_started = time.time()
+
     def on_train_batch_end(self, batch, logs=None):
-        self.step = self._epoch_base + batch + 1
-        values = self._batch_values(batch, logs or {})
-        loss = values.get("loss", 0.0)
-        if not math.isfinite(loss):
-            self.diverged_at = self.step
+        # `batch` is the last step of the call (Keras may overcount a short last call): the
+        # buffer knows how many steps ran.
+        before = self.step
+        if self.step_values is None:
+            self._record(self._epoch_base + batch + 1, self._batch_values(batch, logs or {}))
+        else:
+            self._record_call(self.step_values.take())
+        if self.diverged_at is not None:
             self.model.stop_training = True
-            self._pending.append(self._step_event(values))
             self.flush()
             return
-        if self.step % self.record_every == 0 or self.step == self.total_steps:
-            self._pending.append(self._step_event(values))
         now = time.monotonic()
         if now - self._last_flush[0] >= self.flush_interval:
             self.flush(now)
         if self.step >= self.total_steps or self.stop_seen:
             self.model.stop_training = True
-        elif self.checkpoint_every and self.step % self.checkpoint_every == 0:
-            self.save_checkpoint()
+        elif self.checkpoint_every and self.step // self.checkpoint_every > before // self.checkpoint_every:
+            self.save_checkpoint()  # on the multiple itself, unless a resumed run's calls straddle it
 
     def on_epoch_end(self, epoch, logs=None):
         validation = {k: v for k, v in (logs or {}).items() if k.startswith("val_")}
@@ -94,6 +102,36 @@ class RunCallback(keras.callbacks.Callback):
     def epoch(self) -> float:
         return self.step / self.steps_per_epoch
 
+    def _record_call(self, steps: list[dict]) -> None:
+        """Keep the values of a compiled call's steps, timed evenly across the call."""
+        started, now = self._call_started, time.time()
+        for i, values in enumerate(steps):
+            if not self._record(self.step + 1, values, started + (now - started) * (i + 1) / len(steps)):
+                break
+        self._call_started = now
+
+    def _record(self, step: int, values: dict, when: float | None = None) -> bool:
+        """Keep step `step`'s values; False when its loss is not finite (the run diverged)."""
+        self.step = step
+        if not math.isfinite(values.get("loss", 0.0)):
+            self.diverged_at = step
+            self._pending.append(self._step_event(values, when))
+            return False
+        if step % self.record_every == 0 or step == self.total_steps:
+            self._pending.append(self._step_event(values, when))
+        return True
+
+    def catch_up(self) -> None:
+        """Record the steps of a compiled call whose callback never ran (an interrupt landed
+        between them): their updates happened."""
+        if self.step_values is not None:
+            self._record_call(self.step_values.take())
+            return
+        # optimizer.iterations counts updates; it counts batches only without accumulation.
+        done = int(self.model.optimizer.iterations.numpy())
+        if not self.model.optimizer.gradient_accumulation_steps and done == self.step + 1:
+            self.record_step_without_metrics(done)  # its logs are lost; no gap in the history
+
     def _batch_values(self, batch: int, logs: dict) -> dict:
         # Keras logs each metric as its running mean over the epoch so far; the value of
         # this batch alone is n*mean_n - (n-1)*mean_(n-1) (batches have equal size).
@@ -106,11 +144,11 @@ class RunCallback(keras.callbacks.Callback):
             self._means[key] = mean
         return values
 
-    def _step_event(self, values: dict) -> dict:
+    def _step_event(self, values: dict, when: float | None = None) -> dict:
         # No rounding here: round() alone was half this hook's per-batch cost. The step's own
         # time (not the flush's) gives views a throughput for every step.
         return {"type": "step", "step": self.step, "epoch": self.step / self.steps_per_epoch, "metrics": values,
-                "time": time.time()}
+                "time": time.time() if when is None else when}
 
     def record_step_without_metrics(self, step: int) -> None:
         """A step whose update happened but whose logs were lost (an interrupt between them)."""

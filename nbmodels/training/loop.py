@@ -18,7 +18,7 @@ from nbmodels.checks import fail
 from nbmodels.config import TrainConfig
 from nbmodels.runs import rundir
 from nbmodels.training import augment as augmentation
-from nbmodels.training import checkpoint, distribute
+from nbmodels.training import checkpoint, distribute, execution
 from nbmodels.training.fine_tune import FineTune, check_fine_tune, check_model_unfreezes
 from nbmodels.training.callback import RunCallback
 from nbmodels.training.inputs import TrainingData, as_training_data
@@ -46,6 +46,7 @@ class Job:
     thread: threading.Thread | None = None  # the background thread; None in the foreground
     lease: rundir.Lease | None = None  # held while training, let go however it ends
     compile_arguments: dict | None = None  # loss, metrics, XLA: what a fine-tuning recompile reuses
+    step_values: execution.StepValues | None = None  # each step's values, several steps a call; one replica
 
 
 def train(
@@ -273,11 +274,13 @@ def _train(run: Run, job: Job, runtime, resume: bool) -> None:
         steps_per_epoch = data.steps_per_epoch(config.batch_size)
         total = config.total_steps(steps_per_epoch)
         switch = job.fine_tune.switch_step(steps_per_epoch) if job.fine_tune is not None else None
-        model, start = _build(run, job, runtime, total, resume, switch)
+        round_steps = config.validate_every or steps_per_epoch
+        model, start = _build(run, job, runtime, total, resume, switch, round_steps)
         events = [{"type": "resume", "step": start}] if resume else []
         events.append(
             {"type": "start", "step": start, "total_steps": total, "steps_per_epoch": steps_per_epoch,
-             "resumed": resume, "parameters": int(model.count_params()), **runtime.describe()}
+             "resumed": resume, "parameters": int(model.count_params()), **runtime.describe(),
+             "steps_per_execution": model.steps_per_execution}
         )
         run.record(events)
         recorder = RunCallback(
@@ -291,6 +294,7 @@ def _train(run: Run, job: Job, runtime, resume: bool) -> None:
             checkpoint_every=config.checkpoint_every,
             keep_checkpoints=config.keep_checkpoints,
             memory_device=_memory_device(runtime),
+            step_values=job.step_values,
         )
         switch_ahead = switch if switch is not None and start <= switch else None  # else done before the restore
 
@@ -310,11 +314,13 @@ def _train(run: Run, job: Job, runtime, resume: bool) -> None:
             )
 
 
-def _build(run: Run, job: Job, runtime, total: int, resume: bool, switch: int | None):
+def _build(run: Run, job: Job, runtime, total: int, resume: bool, switch: int | None, round_steps: int):
     """The compiled model, restored from the last checkpoint when resuming, and its step.
 
     A checkpoint taken after the fine-tuning switch holds the second phase's optimizer: the
-    model is unfrozen and compiled for that phase before it is restored.
+    model is unfrozen and compiled for that phase before it is restored. With one replica the
+    train step records each step's values (`execution.StepValues`), so that a compiled call
+    may run several steps.
     """
     with distribute.precision_policy(runtime.precision), runtime.strategy.scope():
         model = job.builder()
@@ -327,8 +333,15 @@ def _build(run: Run, job: Job, runtime, total: int, resume: bool, switch: int | 
             check_model_unfreezes(model, job.fine_tune)  # before step 1, not at the switch
         loss, metrics = _loss_and_metrics(model, job.data)
         job.data.check_fits(model, loss)  # labels vs classes, example shape vs input: before step 1
+        _ensure_built(model, job.data)  # its weights tell a step's cost
+        intervals = {"the validation round (validate_every, or one pass over the data)": round_steps}
+        if job.config.checkpoint_every:
+            intervals["checkpoint_every"] = job.config.checkpoint_every
+        per_call = execution.steps_per_execution(job.config, model, intervals=intervals, runtime=runtime,
+                                                 tokens_per_sample=job.data.tokens_per_sample,
+                                                 callbacks=job.callbacks)
         job.compile_arguments = augmentation.compile_arguments(job.augment, loss=loss, metrics=list(metrics),
-                                                           jit_compile=runtime.xla)
+                                                           jit_compile=runtime.xla, steps_per_execution=per_call)
         latest = run.latest_checkpoint() if resume else None
         if latest is not None and switch is not None and _checkpoint_step(latest) > switch:
             model.unfreeze(job.fine_tune.unfreeze)
@@ -338,9 +351,12 @@ def _build(run: Run, job: Job, runtime, total: int, resume: bool, switch: int | 
         model.compile(optimizer=optimizer, **job.compile_arguments)
         if job.augment is not None:
             augmentation.attach(model, job.augment, job.data.example_features())
+        job.step_values = None
+        if runtime.strategy_name in ("default", "one_device"):
+            job.step_values = execution.StepValues(per_call)
+            job.step_values.install(model)
         start = 0
         if latest is not None:
-            _ensure_built(model, job.data)
             start = checkpoint.restore(latest, model)
     if runtime.strategy_name == "multi_worker":
         _work_around_multi_worker_build(model, job.data, job.config, runtime)
@@ -444,12 +460,8 @@ def _switch_to_fine_tuning(run: Run, job: Job, runtime, total: int, step: int) -
 
 
 def _checkpoint_now(run: Run, model, recorder) -> None:
-    # optimizer.iterations counts updates; it counts batches only without accumulation.
-    done = int(model.optimizer.iterations.numpy())
-    if not model.optimizer.gradient_accumulation_steps and done == recorder.step + 1:
-        # An interrupt landed between an update and its callback: the update happened, its
-        # logs are lost. Record the step (without metrics) so the history has no gap.
-        recorder.record_step_without_metrics(done)
+    # An interrupt may land between a compiled call and its callback: its steps happened.
+    recorder.catch_up()
     recorder.save_checkpoint()
 
 

@@ -26,6 +26,7 @@ NON_DEFAULT = {
     "grad_accum_steps": dict(grad_accum_steps=2),
     "precision": dict(precision="mixed_bfloat16"),
     "xla": dict(xla="off"),
+    "steps_per_execution": dict(steps_per_execution=4),
     "devices": dict(devices=(0, "/cpu:0")),
     "strategy": dict(strategy="mirrored"),
     "seed": dict(seed=7),

@@ -1,0 +1,217 @@
+"""Several steps per compiled call (training/execution.py): the Run still records every step's
+own values, stops, checkpoints, validations and resumes land on the same steps, and `auto`
+chooses a group size that is safe."""
+
+import types
+
+import keras
+import numpy as np
+import pytest
+
+from nbmodels import ConfigError, Run, TrainConfig, resume, train
+from nbmodels.training import execution
+from nbmodels.training.callback import RunCallback
+from tests.conftest import kernel_interrupt_at, make_mlp
+
+
+def weights(model):
+    return [np.array(v.numpy()) for v in model.variables]
+
+
+def start_event(run):
+    return next(e for e in run.events if e["type"] == "start")
+
+
+def losses(run):
+    return [e["metrics"]["loss"] for e in Run.load(run.id).history]
+
+
+@pytest.mark.parametrize("xla", ["off", "on"])
+def test_each_steps_own_values_are_recorded_exactly(runs_root, xor_data, xla):
+    config = TrainConfig(steps=56, batch_size=32, validate_every=28, checkpoint_every=8, seed=3, xla=xla)
+    builder = lambda: make_mlp(dropout=0.2)  # noqa: E731 - dropout: the RNG must advance per step alike
+
+    class EpochLogs(keras.callbacks.Callback):  # no batch hooks: auto may group steps
+        def __init__(self):
+            super().__init__()
+            self.logs = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.logs.append(dict(logs))
+
+    one = train(builder, xor_data, config.replace(steps_per_execution=1), verbose=False)
+    seen = EpochLogs()
+    four = train(builder, xor_data, config.replace(steps_per_execution=4), callbacks=[seen], verbose=False)
+    assert start_event(one)["steps_per_execution"] == 1 and start_event(four)["steps_per_execution"] == 4
+    assert [e["step"] for e in Run.load(four.id).history] == list(range(1, 57))
+    times = [e["time"] for e in four.history]  # spread over each call, so views get a rate per step
+    assert all(later > earlier for earlier, later in zip(times, times[1:]))
+    np.testing.assert_allclose(losses(four), losses(one), rtol=1e-5)
+    accuracy = [e["metrics"]["accuracy"] for e in four.history]
+    assert all(a * 32 == pytest.approx(round(a * 32), abs=1e-4) for a in accuracy)  # one batch's own: k/32
+    # Keras's own logs are untouched: an epoch's training loss is the mean of its steps.
+    np.testing.assert_allclose([logs["loss"] for logs in seen.logs],
+                               [np.mean(losses(four)[:28]), np.mean(losses(four)[28:])], rtol=1e-4)
+    assert [e["step"] for e in four.validation_history] == [28, 56]
+    for got, want in zip(weights(four.model), weights(one.model), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_auto_groups_steps_of_a_small_model_on_the_intervals(runs_root, xor_data):
+    run = train(make_mlp, xor_data, TrainConfig(steps=56, batch_size=32, validate_every=28, checkpoint_every=8),
+                verbose=False)
+    assert start_event(run)["steps_per_execution"] == 4  # the largest divisor of 28 and 8 (<= 32)
+    assert sorted(p.name for p in (run.path / "checkpoints").iterdir())[-1] == "step-000000056"
+    assert [e["step"] for e in run.history] == list(range(1, 57))
+
+
+def test_interrupt_lands_on_a_call_boundary_and_resumes_exactly(runs_root, xor_data):
+    config = TrainConfig(steps=48, batch_size=32, validate_every=24, checkpoint_every=12, seed=5,
+                         steps_per_execution=4)
+    builder = lambda: make_mlp(dropout=0.2)  # noqa: E731
+    reference = train(builder, xor_data, config, verbose=False)
+    import signal
+
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        run = train(builder, xor_data, config, callbacks=[kernel_interrupt_at(20)], verbose=False)
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    assert run.status == "interrupted" and run.step == 20
+    assert run.latest_checkpoint().name == "step-000000020"
+    resume(run, callbacks=(), verbose=False)
+    assert run.status == "finished"
+    assert [e["step"] for e in Run.load(run.id).history] == list(range(1, 49))
+    np.testing.assert_allclose(losses(run), losses(reference), rtol=1e-5)
+    for got, want in zip(weights(run.model), weights(reference.model), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_interrupt_between_a_call_and_its_callback_keeps_the_calls_steps(runs_root, xor_data, monkeypatch):
+    # The steps ran (weights updated) but the callback did not: their values come from the buffer.
+    original = RunCallback.on_train_batch_end
+    calls = []
+
+    def interrupted_on_third_call(self, batch, logs=None):
+        calls.append(batch)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        original(self, batch, logs)
+
+    monkeypatch.setattr(RunCallback, "on_train_batch_end", interrupted_on_third_call)
+    config = TrainConfig(steps=40, batch_size=32, validate_every=20, steps_per_execution=4, seed=1)
+    run = train(make_mlp, xor_data, config, verbose=False)
+    assert run.status == "interrupted" and run.step == 12
+    history = Run.load(run.id).history
+    assert [e["step"] for e in history] == list(range(1, 13))
+    assert all(np.isfinite(e["metrics"]["loss"]) for e in history)
+    assert run.latest_checkpoint().name == "step-000000012"
+    monkeypatch.setattr(RunCallback, "on_train_batch_end", original)
+    resume(run, verbose=False)
+    assert run.status == "finished" and [e["step"] for e in Run.load(run.id).history] == list(range(1, 41))
+
+
+def test_stop_request_stops_on_a_call_boundary(runs_root, xor_data):
+    run = train(make_mlp, xor_data, TrainConfig(steps=100_000, batch_size=32, steps_per_execution=7),
+                background=True, verbose=False)
+    import time
+
+    deadline = time.monotonic() + 60
+    while run.step < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.request_stop()
+    assert run.wait(timeout=60) == "stopped"
+    assert run.step % 7 == 0 and run.latest_checkpoint().name == f"step-{run.step:09d}"
+    assert [e["step"] for e in Run.load(run.id).history] == list(range(1, run.step + 1))
+
+
+def test_divergence_inside_a_call_records_steps_up_to_the_first_bad_one(runs_root, xor_data):
+    class PoisonOutputBias(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.model.optimizer.iterations.numpy() == 4:
+                bias = self.model.layers[-1].bias
+                bias.assign(np.full(bias.shape, np.nan, bias.dtype))
+
+    config = TrainConfig(steps=40, batch_size=32, validate_every=20, checkpoint_every=4, steps_per_execution=4,
+                         seed=1)
+    run = train(make_mlp, xor_data, config, callbacks=[PoisonOutputBias()], verbose=False)
+    assert run.status == "diverged"
+    recorded = {e["step"]: e["metrics"]["loss"] for e in Run.load(run.id).history}
+    first_bad = min(step for step, loss in recorded.items() if not np.isfinite(loss))
+    assert max(recorded) == first_bad and sorted(recorded) == list(range(1, first_bad + 1))
+    assert first_bad >= 5 and run.latest_checkpoint().name == "step-000000004"
+
+
+# ---- the choice ------------------------------------------------------------------------
+
+def runtime(strategy="default", devices=("/cpu:0",)):
+    return types.SimpleNamespace(strategy_name=strategy, devices=devices)
+
+
+def choose(config, model=None, intervals=(28, 8), tokens=None, callbacks=(), **kwargs):
+    intervals = {f"interval {i}": steps for i, steps in enumerate(intervals)}
+    return execution.steps_per_execution(config, model or make_mlp(), intervals=intervals,
+                                         tokens_per_sample=tokens, runtime=runtime(**kwargs), callbacks=callbacks)
+
+
+def test_auto_choice():
+    config = TrainConfig(batch_size=32)
+    assert choose(config) == 4  # quick steps: as many as the intervals allow
+    assert choose(config, intervals=(250,)) == 25  # nanoGPT's eval interval: 25 steps a call (<= 32)
+    assert choose(config, intervals=(64,)) == 32  # never more than MAX_STEPS
+    assert choose(config, intervals=(29,)) == 29  # a prime interval: the whole round in one call
+    assert choose(config, intervals=(31, 29)) == 1
+    # A step estimated at about a second on 2 cores: one step a call, so Stop stays responsive.
+    big = keras.Sequential([keras.Input((2048,)), keras.layers.Dense(4096), keras.layers.Dense(2048)])
+    assert choose(TrainConfig(batch_size=512), model=big, intervals=(64,)) == 1
+    # Tokens multiply a sequence model's cost.
+    assert choose(config, intervals=(64,), tokens=100_000) < choose(config, intervals=(64,))
+    # Several replicas keep metrics per replica; a batch hook would run once per call.
+    assert choose(config, strategy="mirrored", devices=("/cpu:0", "/cpu:1")) == 1
+
+    class Hook(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    assert choose(config, callbacks=[Hook()]) == 1
+    assert choose(config, callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, l: None)]) == 1
+    assert choose(config, callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=lambda e, l: None)]) == 4
+    assert choose(config, callbacks=[keras.callbacks.Callback()]) == 4
+
+
+def test_convolutions_count_per_output_position():
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(32, 3), keras.layers.Flatten(),
+                             keras.layers.Dense(10)])
+    kernel = 3 * 3 * 32 + 32
+    dense = 26 * 26 * 32 * 10 + 10
+    assert execution.estimated_step_flops(model, 8, None) == 6 * kernel * 26 * 26 * 8 + 6 * dense * 8
+
+    class Unbuilt(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(4, 3)
+            self.conv.build((None, None, None, 1))  # spatial size unknown
+
+        def call(self, x):
+            return self.conv(x)
+
+    assert execution.estimated_step_flops(Unbuilt(), 8, None) is None
+    assert choose(TrainConfig(), model=Unbuilt()) == 1
+
+
+def test_a_given_number_must_fit_the_intervals_and_one_replica():
+    with pytest.raises(ConfigError, match="steps_per_execution=3 must divide validate_every=10") as error:
+        TrainConfig(steps_per_execution=3, validate_every=10)
+    assert error.value.field == "steps_per_execution"
+    with pytest.raises(ConfigError, match="checkpoint_every=10"):
+        TrainConfig(steps_per_execution=4, checkpoint_every=10)
+    with pytest.raises(ConfigError, match=r"steps_per_execution=4 .* interval 0 \(14 steps\), .* e\.g\. 2"):
+        choose(TrainConfig(steps_per_execution=4), intervals=(14,))
+    with pytest.raises(ConfigError, match="several devices"):
+        choose(TrainConfig(steps_per_execution=4), strategy="mirrored", devices=("/cpu:0", "/cpu:1"))
+    assert choose(TrainConfig(steps_per_execution=7), intervals=(14,)) == 7
+
+
+def test_an_epoch_that_the_given_number_does_not_divide_fails_before_a_step(runs_root, xor_data):
+    with pytest.raises(ConfigError, match="steps_per_execution"):
+        train(make_mlp, xor_data, TrainConfig(epochs=1, batch_size=32, steps_per_execution=4), verbose=False)
