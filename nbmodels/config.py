@@ -80,7 +80,9 @@ class TrainConfig:
 
     # auto: bfloat16 on compute capability >= 8, float16 with loss scaling on 7.x, float32 on CPU.
     precision: str = "auto"
-    xla: str = "auto"  # auto = on for GPU/TPU, off on CPU where it rarely pays
+    # auto = on for GPU/TPU; on a CPU, on for transformer runs long enough to pay back the compile,
+    # off for the families it slows there (training/execution.py: use_xla)
+    xla: str = "auto"
     # Training steps per compiled call: one dispatch for several steps (the Run still records
     # each step). None = auto: as many as keep a call under ~0.3 s by an estimate of the step's
     # cost, 1 with several replicas or a callback with per-batch hooks. A number must divide

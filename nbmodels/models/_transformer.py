@@ -73,6 +73,10 @@ class TransformerModel(ConfiguredModel):
     ((3, 5, 8), (2, 3, 2, 5, 5))
     """
 
+    # XLA fuses the attention and MLP elementwise work: on a CPU it halves a training step once
+    # compiled (bench/results/xla_auto-cpu.txt); training/execution.py's `use_xla` reads this.
+    xla_pays_on_cpu = True
+
     def make_trunk(self, config, causal: bool) -> None:
         """Create `embedding_dropout`, `blocks` (`config.num_layers` pre-norm blocks, causal
         attention when `causal`) and `final_norm`, in the model's compute dtype."""

@@ -101,6 +101,29 @@ def attach(model, augment, example_features) -> None:
         model.test_step = one_hot_test_step
 
 
+def xla_cannot_compile(augment, example_features) -> str | None:
+    """Why XLA cannot compile `augment`'s training pass (TensorFlow's words), or None when it can.
+
+    Keras's random affine layers (RandomRotation, RandomTranslation, RandomZoom) run
+    ImageProjectiveTransformV3 and MixUp/CutMix draw from a gamma distribution
+    (StatelessRandomGammaV3): neither has an XLA kernel, on CPUs or GPUs. A copy of the stack
+    is compiled once on one example to find out.
+    """
+    import tensorflow as tf
+
+    stack = type(augment).from_config(augment.get_config())
+    images = keras.ops.convert_to_tensor(example_features)
+    labels = keras.ops.one_hot(keras.ops.zeros((images.shape[0],), "int32"), 2) if mixes_labels(stack) else None
+    _apply(stack, images, labels, training=False)  # builds its variables outside the compiled function
+    try:
+        tf.function(lambda x: _apply(stack, x, labels, training=True), jit_compile=True)(images)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError) as error:
+        message = str(error.message if hasattr(error, "message") else error)
+        known = [op for op in ("ImageProjectiveTransformV3", "StatelessRandomGammaV3") if op in message]
+        return f"{known[0]} has no XLA kernel" if known else message.strip().splitlines()[0][:200]
+    return None
+
+
 def _flat_layers(layer) -> list:
     """The layers of a stack, nested Sequentials opened, in the order they run."""
     if isinstance(layer, keras.Sequential):

@@ -27,7 +27,8 @@ class Runtime:
     strategy_name: str
     replicas: int
     precision: str
-    xla: bool
+    xla: bool  # before the model: `execution.use_xla` settles "auto" on a CPU per model
+    accelerated: bool  # GPUs or a TPU
     devices: tuple[str, ...]
     is_chief: bool  # the worker that writes the run directory
 
@@ -93,6 +94,7 @@ def resolve(config: TrainConfig) -> Runtime:
         replicas=strategy.num_replicas_in_sync,
         precision=precision,
         xla=xla,
+        accelerated=accelerated,
         devices=names,
         is_chief=is_chief,
     )

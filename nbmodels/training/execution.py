@@ -1,4 +1,10 @@
-"""Several training steps per compiled call, with every step's own values still recorded.
+"""How training steps execute: with XLA or not, and several per compiled call.
+
+`use_xla` decides what `TrainConfig(xla="auto")` means for a model on this device: on for GPUs
+and TPUs; on a CPU, on for the transformer families when the run is long enough to pay back
+XLA's compile (bench/results/xla_auto-cpu.txt: XLA halves a transformer's CPU step but costs
+4-12 s before step 1; it slows convolutions, the two-tower model and transfer backbones), and
+off wherever XLA cannot compile the augmentation layers.
 
 Keras runs `steps_per_execution` steps in one call of its compiled train function: one
 dispatch instead of N (about 4 ms a step saved for the baby GPT on a CPU, where a step is
@@ -30,6 +36,10 @@ import keras
 
 from nbmodels.checks import fail
 
+# XLA on a CPU pays back its compile (~4-12 s) after ~60-2,700 steps (bench/results/xla_auto-cpu.txt):
+# after few steps of a big model or many of a small one, whose steps are mostly per-op overhead.
+XLA_PAYS_AFTER_SECONDS = 10.0  # of estimated compute
+XLA_PAYS_AFTER_STEPS = 1000
 MAX_STEPS = 32  # beyond this the saving is under a tenth of a millisecond a step
 GROUP_SECONDS = 0.3  # a compiled call at most this long (estimated): Stop and the charts stay live
 # Conservative sustained training throughput, FLOP/s: low estimates make groups smaller, never
@@ -39,6 +49,39 @@ _ACCELERATOR_FLOPS = 20e12
 _CONV_LAYERS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.DepthwiseConv2D,
                 keras.layers.SeparableConv2D, keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
                 keras.layers.Conv3DTranspose)
+
+
+def use_xla(config, model, *, accelerated: bool, total_steps: int, tokens_per_sample: int | None,
+            augment=None, example_features=None) -> bool:
+    """Whether the train step compiles with XLA, for `config.xla` on this device.
+
+    "off": never. "on": always, unless the augmentation cannot compile (a ConfigError naming the
+    operation, before step 1). "auto": on for GPUs and TPUs; on a CPU, for models that say XLA
+    pays there (`xla_pays_on_cpu`: the transformers) and runs of at least XLA_PAYS_AFTER_STEPS
+    steps or XLA_PAYS_AFTER_SECONDS of estimated compute; never with augmentation XLA cannot
+    compile.
+    """
+    if config.xla == "off":
+        return False
+    if config.xla == "auto" and not accelerated:
+        if not getattr(model, "xla_pays_on_cpu", False):
+            return False
+        flops = estimated_step_flops(model, config.batch_size, tokens_per_sample)
+        seconds = (flops or 0) * total_steps / (_CPU_FLOPS_PER_CORE * _cpu_count())
+        if total_steps < XLA_PAYS_AFTER_STEPS and seconds < XLA_PAYS_AFTER_SECONDS:
+            return False
+    if augment is not None:
+        from nbmodels.training import augment as augmentation
+
+        why = augmentation.xla_cannot_compile(augment, example_features)
+        if why is not None:
+            if config.xla == "on":
+                fail(config, "xla", "on", (
+                    f"the augmentation uses an operation XLA cannot compile ({why}); use xla='auto' (which "
+                    "leaves XLA off for it) or 'off', or train without those layers (augmentation='none')"
+                ))
+            return False
+    return True
 
 
 def steps_per_execution(config, model, *, intervals: dict[str, int], tokens_per_sample: int | None, runtime,
@@ -77,27 +120,42 @@ def steps_per_execution(config, model, *, intervals: dict[str, int], tokens_per_
 
 
 def estimated_step_flops(model, batch_size: int, tokens_per_sample: int | None) -> int | None:
-    """A training step's floating-point operations, roughly: 6 per weight per position (forward
-    2, backward 4), where a dense weight meets each token once and a convolution kernel each
-    output position. None when a convolution's output size is unknown (not built yet)."""
-    positions = batch_size * (tokens_per_sample or 1)
-    dense_weights, conv = 0, 0
+    """A training step's floating-point operations, roughly: 6 per weight per position it meets
+    (forward 2, backward 4). A dense weight meets every position of its input (every token of a
+    sequence, every patch of a ViT), a convolution kernel every output position, an embedding
+    row only its lookups. None when a convolution's output size is unknown (not built yet)."""
+    flops = 0
     for layer in model._flatten_layers(include_self=False, recursive=True):
         own = sum(math.prod(v.shape) for v in layer._trainable_variables)
         if not own:
             continue
+        input_shape = _input_shape(layer)
         if isinstance(layer, _CONV_LAYERS):
-            output = _conv_output_positions(layer)
-            if output is None:
+            positions = _conv_output_positions(layer, input_shape)
+            if positions is None:
                 return None
-            conv += 6 * own * output * batch_size
+        elif isinstance(layer, keras.layers.Embedding):
+            own = layer.output_dim  # a lookup reads (and updates) one row
+            positions = math.prod(input_shape[1:]) if _known(input_shape) else tokens_per_sample or 1
         else:
-            dense_weights += own
-    return 6 * dense_weights * positions + conv
+            positions = math.prod(input_shape[1:-1]) if _known(input_shape) else tokens_per_sample or 1
+        flops += 6 * own * positions * batch_size
+    return flops
 
 
-def _conv_output_positions(layer) -> int | None:
-    input_shape = (getattr(layer, "_build_shapes_dict", None) or {}).get("input_shape")
+def _input_shape(layer):
+    """The shape a layer was built for (Keras records it), else None."""
+    shapes = getattr(layer, "_build_shapes_dict", None) or {}
+    shape = next(iter(shapes.values()), None) if len(shapes) == 1 else shapes.get("input_shape")
+    return tuple(shape) if isinstance(shape, (tuple, list)) and all(isinstance(d, (int, type(None))) for d in shape) \
+        else None
+
+
+def _known(shape) -> bool:
+    return shape is not None and all(d is not None for d in shape[1:])
+
+
+def _conv_output_positions(layer, input_shape) -> int | None:
     if input_shape is None:
         return None
     shape = layer.compute_output_shape(input_shape)

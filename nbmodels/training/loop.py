@@ -275,7 +275,7 @@ def _train(run: Run, job: Job, runtime, resume: bool) -> None:
         total = config.total_steps(steps_per_epoch)
         switch = job.fine_tune.switch_step(steps_per_epoch) if job.fine_tune is not None else None
         round_steps = config.validate_every or steps_per_epoch
-        model, start = _build(run, job, runtime, total, resume, switch, round_steps)
+        model, start, runtime = _build(run, job, runtime, total, resume, switch, round_steps)
         events = [{"type": "resume", "step": start}] if resume else []
         events.append(
             {"type": "start", "step": start, "total_steps": total, "steps_per_epoch": steps_per_epoch,
@@ -315,7 +315,8 @@ def _train(run: Run, job: Job, runtime, resume: bool) -> None:
 
 
 def _build(run: Run, job: Job, runtime, total: int, resume: bool, switch: int | None, round_steps: int):
-    """The compiled model, restored from the last checkpoint when resuming, and its step.
+    """The compiled model, restored from the last checkpoint when resuming, its step, and the
+    runtime with XLA settled for this model (`execution.use_xla`).
 
     A checkpoint taken after the fine-tuning switch holds the second phase's optimizer: the
     model is unfrozen and compiled for that phase before it is restored. With one replica the
@@ -340,8 +341,12 @@ def _build(run: Run, job: Job, runtime, total: int, resume: bool, switch: int | 
         per_call = execution.steps_per_execution(job.config, model, intervals=intervals, runtime=runtime,
                                                  tokens_per_sample=job.data.tokens_per_sample,
                                                  callbacks=job.callbacks)
+        xla = execution.use_xla(job.config, model, accelerated=runtime.accelerated, total_steps=total,
+                                tokens_per_sample=job.data.tokens_per_sample, augment=job.augment,
+                                example_features=job.data.example_features() if job.augment is not None else None)
+        runtime = dataclasses.replace(runtime, xla=xla)
         job.compile_arguments = augmentation.compile_arguments(job.augment, loss=loss, metrics=list(metrics),
-                                                           jit_compile=runtime.xla, steps_per_execution=per_call)
+                                                           jit_compile=xla, steps_per_execution=per_call)
         latest = run.latest_checkpoint() if resume else None
         if latest is not None and switch is not None and _checkpoint_step(latest) > switch:
             model.unfreeze(job.fine_tune.unfreeze)
@@ -362,7 +367,7 @@ def _build(run: Run, job: Job, runtime, total: int, resume: bool, switch: int | 
         _work_around_multi_worker_build(model, job.data, job.config, runtime)
     job.model = model
     run.set_model_name(model.name)
-    return model, start
+    return model, start, runtime
 
 
 def _fit(model, data, config, recorder, extra_callbacks, start, total, steps_per_epoch, switch=None,

@@ -164,8 +164,12 @@ def test_auto_choice():
     # A step estimated at about a second on 2 cores: one step a call, so Stop stays responsive.
     big = keras.Sequential([keras.Input((2048,)), keras.layers.Dense(4096), keras.layers.Dense(2048)])
     assert choose(TrainConfig(batch_size=512), model=big, intervals=(64,)) == 1
-    # Tokens multiply a sequence model's cost.
-    assert choose(config, intervals=(64,), tokens=100_000) < choose(config, intervals=(64,))
+    # A dense weight meets every position of its input: a sequence's tokens multiply its cost.
+    per_vector = keras.Sequential([keras.Input((256,)), keras.layers.Dense(256)])
+    per_sequence = keras.Sequential([keras.Input((4096, 256)), keras.layers.Dense(256)])
+    assert execution.estimated_step_flops(per_sequence, 8, None) == 4096 * execution.estimated_step_flops(
+        per_vector, 8, None)
+    assert choose(config, model=per_sequence, intervals=(64,)) < choose(config, model=per_vector, intervals=(64,))
     # Several replicas keep metrics per replica; a batch hook would run once per call.
     assert choose(config, strategy="mirrored", devices=("/cpu:0", "/cpu:1")) == 1
 
@@ -215,3 +219,54 @@ def test_a_given_number_must_fit_the_intervals_and_one_replica():
 def test_an_epoch_that_the_given_number_does_not_divide_fails_before_a_step(runs_root, xor_data):
     with pytest.raises(ConfigError, match="steps_per_execution"):
         train(make_mlp, xor_data, TrainConfig(epochs=1, batch_size=32, steps_per_execution=4), verbose=False)
+
+
+# ---- XLA -------------------------------------------------------------------------------
+
+def test_auto_xla_on_a_cpu_is_for_long_transformer_runs():
+    from nbmodels.models.text import GPT, GPTConfig
+
+    gpt = GPT(GPTConfig(vocabulary_size=65, sequence_length=64, num_layers=4, num_heads=4, hidden_dim=128))
+    gpt(np.zeros((1, 64), "int32"))
+    mlp = make_mlp()
+
+    def xla(config, model, steps, accelerated=False, tokens=64):
+        return execution.use_xla(config, model, accelerated=accelerated, total_steps=steps, tokens_per_sample=tokens)
+
+    auto = TrainConfig(batch_size=12)
+    assert xla(auto, gpt, 2000) is True  # the baby GPT of bench/shakespeare.py: a minute of compute
+    assert xla(auto, gpt, 50) is False  # a few seconds of compute: compiling would not pay back
+    assert xla(auto, gpt, 400, tokens=64 * 16) is True  # longer sequences: more compute a step
+    assert xla(auto, mlp, 100_000, tokens=None) is False  # not a model XLA pays for on a CPU
+    assert xla(auto, mlp, 10, accelerated=True, tokens=None) is True  # GPUs and TPUs: always
+    assert xla(TrainConfig(xla="on"), mlp, 10, tokens=None) is True
+    assert xla(TrainConfig(xla="off"), gpt, 10**6, accelerated=True) is False
+
+
+def test_augmentation_that_xla_cannot_compile_turns_auto_off_and_on_into_an_error():
+    images = np.random.default_rng(0).uniform(size=(1, 16, 16, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    rotate = keras.Sequential([keras.layers.RandomRotation(0.1)])
+    flip = keras.Sequential([keras.layers.RandomFlip("horizontal")])
+
+    def xla(config, augment, accelerated=True):
+        return execution.use_xla(config, model, accelerated=accelerated, total_steps=100, tokens_per_sample=None,
+                                 augment=augment, example_features=images)
+
+    assert xla(TrainConfig(), rotate) is False
+    assert xla(TrainConfig(), flip) is True
+    with pytest.raises(ConfigError, match="ImageProjectiveTransformV3 has no XLA kernel.*xla='auto'") as error:
+        xla(TrainConfig(xla="on"), rotate)
+    assert error.value.field == "xla"
+
+
+def test_a_runs_start_event_says_what_xla_and_grouping_it_chose(runs_root):
+    from nbmodels import recipes
+
+    gpt = recipes.get_recipe("char_gpt")
+    data = gpt.data("python_docs", "tiny")  # noqa: F841 - as a notebook loads it
+    config = gpt.config.replace(epochs=None, steps=64, validate_every=32, checkpoint_every=64, warmup_steps=8)
+    run = gpt.train("tiny", data=data, config=config,
+                    verbose=False)
+    start = start_event(run)
+    assert start["xla"] is False and start["steps_per_execution"] == 32  # short and quick: no compile, grouped
