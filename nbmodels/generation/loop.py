@@ -1,18 +1,26 @@
 """The one compiled sampling loop, over a key/value cache.
 
 A generation keeps its state in a fixed-size buffer of S positions per row (R rows: one per
-prompt, or one per beam), so every call with the same sizes reuses one compiled program:
+prompt, or one per beam), so every call with the same sizes reuses one compiled program. The
+loop runs from position `i` to `end`: each step feeds the token at `i - 1` (one token through
+the model, reading the cache), picks the token at `i` with the sampler, and records its
+probability and the top-N alternatives. Rows still inside their prompt keep their prompt token;
+finished rows (stop token or budget) emit nothing.
 
-- `prefill` runs the prompts through the model once and fills the cache;
-- `advance` runs the loop from position `i` to `end`: each step feeds the token at `i - 1`
-  (one token through the model, reading the cache), picks the token at `i` with the
-  sampler, and records its probability and the top-N alternatives. Rows still inside their
-  prompt keep their prompt token; finished rows (stop token or budget) emit nothing.
+There are two programs, and a generation runs one of them per call:
 
-Streaming is `advance` called with a nearer `end`; non-streaming is one call to the last
-position. `end`, the seed, the offset, the sampler's float parameters, the prompt lengths and
-the budget are tensors, so none of them recompiles. The programs are cached per model
-(`loop_for`), and `trace_counts()` tells how often each was traced.
+- `start` fills the cache from the prompts (the first `prefill_length` positions), makes the
+  zero buffers, and runs the loop: a whole non-streaming generation is this one call;
+- `resume` runs the loop on from the state a previous call returned (the next chunk of a
+  stream), without copying anything back through Python.
+
+Streaming is the loop run to a nearer `end`. `end`, the seed, the offset, the sampler's float
+parameters, the prompt lengths and the budget are tensors, so none of them recompiles. Each
+program is a concrete function of flat tensor arguments, traced once per key (sampler, top-N,
+cache, prefill length, rows, buffer length) and called through its flat entry point: a nested
+structure, or even the public call with flat arguments, costs ~0.1-0.3 ms of argument
+canonicalisation per call, as much as a whole tiny model's generation step loop. The programs
+are cached per model (`loop_for`), and `trace_counts()` tells how often each was traced.
 
 Sampling is seeded per step by the token's absolute position in the sequence, `offset + i`,
 where `offset` counts the positions already slid out of the buffer. Seeding by the buffer
@@ -25,8 +33,10 @@ causal mask makes that give the same logits, which is what tests and the benchma
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -35,9 +45,56 @@ from nbmodels.generation.samplers import MASKED, Sampler
 # Finish codes per row, in the `finish` state tensor.
 RUNNING, STOPPED, LENGTH = 0, 1, 2
 
+# How many distinct constants `CompiledLoop.constant` keeps before it starts again.
+_MOST_CONSTANTS = 64
+
+# The int32 scalars a call takes, packed in one vector (one tensor to convert, not six).
+SCALARS = ("i", "end", "offset", "max_new_tokens", "seed_low", "seed_high")
+
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """What the session sets for a call, beside the state: `scalars` (int32, `SCALARS`),
+    `parameters` (float32, the sampler's `parameters()` in order), `stop_mask` (bool `(V,)`)
+    and `prompt_lengths` (int32 `(R,)`)."""
+
+    scalars: tf.Tensor
+    parameters: tf.Tensor
+    stop_mask: tf.Tensor
+    prompt_lengths: tf.Tensor
+
+    def flat(self) -> list:
+        return [self.scalars, self.parameters, self.stop_mask, self.prompt_lengths]
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """The loop's state after a call, on the device: the next position `i` (a scalar), the
+    token buffer `(R, S)`, the beam scores, finish codes and produced counts `(R,)`, what each
+    position recorded `(R, S)` / `(R, S, N)`, and the cache (one tensor per layer)."""
+
+    i: tf.Tensor
+    tokens: tf.Tensor
+    scores: tf.Tensor
+    finish: tf.Tensor
+    produced: tf.Tensor
+    emitted: tf.Tensor
+    probabilities: tf.Tensor
+    top_ids: tf.Tensor
+    top_probabilities: tf.Tensor
+    cache: tuple = ()
+
+    def flat(self) -> list:
+        return [self.i, self.tokens, self.scores, self.finish, self.produced, self.emitted, self.probabilities,
+                self.top_ids, self.top_probabilities, *self.cache]
+
+    @classmethod
+    def from_flat(cls, flat) -> "State":
+        return cls(*flat[:9], cache=tuple(flat[9:]))
+
 
 class CompiledLoop:
-    """The compiled programs of one model, one pair per program-shaping setting.
+    """The compiled programs of one model, one per program-shaping setting.
 
     Use `loop_for(model)` to get the cached instance.
     """
@@ -45,7 +102,12 @@ class CompiledLoop:
     def __init__(self, model, jit_compile: bool = True):
         self._model = weakref.ref(model)
         self.jit_compile = jit_compile
-        self._functions: dict[tuple, tf.types.experimental.GenericFunction] = {}
+        self._programs: dict[tuple, object] = {}
+        self._traces: dict[tuple, int] = {}
+        self._constants: dict[tuple, tf.Tensor] = {}
+        # Seconds per loop step that streaming last measured, by (rows, buffer length): how
+        # `stream(chunk_size="auto")` sizes its chunks (see `session`).
+        self.paces: dict[tuple, float] = {}
 
     @property
     def model(self):
@@ -54,39 +116,90 @@ class CompiledLoop:
             raise RuntimeError("The model of this generation loop no longer exists.")
         return model
 
-    def trace_counts(self) -> dict[tuple, int]:
-        """How many times each compiled function was traced, by its key."""
-        return {key: function.experimental_get_tracing_count() for key, function in self._functions.items()}
+    def constant(self, array: np.ndarray) -> tf.Tensor:
+        """`array` as a tensor, shared by the calls that pass equal small arrays (zero rows, stop
+        masks, sampler parameters): converting costs ~6 us a tensor, looking one up ~1."""
+        key = (array.dtype.str, array.shape, array.tobytes())
+        tensor = self._constants.get(key)
+        if tensor is None:
+            if len(self._constants) >= _MOST_CONSTANTS:
+                self._constants.clear()
+            tensor = self._constants[key] = tf.constant(array)
+        return tensor
 
-    def _function(self, key: tuple, build):
-        if key not in self._functions:
-            self._functions[key] = tf.function(build(), jit_compile=self.jit_compile, reduce_retracing=False)
-        return self._functions[key]
+    def trace_counts(self) -> dict[tuple, int]:
+        """How many times each compiled program was traced, by its key."""
+        return dict(self._traces)
 
     # ---- the two programs --------------------------------------------------------------
 
-    def prefill(self, prompt_tokens, buffer_length: int):
-        """The cache `(per layer)` for `prompt_tokens` `(R, P)` at positions `0 .. P - 1`."""
-        function = self._function(("prefill", buffer_length), lambda: self._prefill_program(buffer_length))
-        return function(prompt_tokens)
+    def start(self, inputs: Inputs, tokens, scores, finish, produced, *, sampler: Sampler, top_n: int,
+              use_cache: bool, prefill_length: int) -> State:
+        """Fill the cache with `tokens` `(R, S)` at positions `0 .. prefill_length - 1` (with the
+        cache), then run the loop from `i` to `end`; `scores`, `finish`, `produced` `(R,)` carry
+        over (zeros for a new generation, the old values after the window slid)."""
+        rows, length = tokens.shape
+        key = ("start", sampler.compile_key(), top_n, use_cache, prefill_length if use_cache else 0, rows, length)
+        arguments = [*inputs.flat(), tokens, scores, finish, produced]
+        program = self._program(key, arguments, lambda: self._start_program(sampler, top_n, use_cache, prefill_length))
+        return State.from_flat(program(arguments))
 
-    def _prefill_program(self, buffer_length: int):
-        def prefill(prompt_tokens):
-            model = self.model
-            cache = model.empty_cache(tf.shape(prompt_tokens)[0], buffer_length)
-            _, cache = model.call_with_cache(prompt_tokens, cache, 0)
-            return cache
+    def resume(self, inputs: Inputs, state: State, *, sampler: Sampler, top_n: int, use_cache: bool) -> State:
+        """Run the loop on from `state` (its `i` is the session's `i`) to `end`."""
+        rows, length = state.tokens.shape
+        key = ("resume", sampler.compile_key(), top_n, use_cache, rows, length)
+        arguments = [*inputs.flat(), *state.flat()[1:]]  # `i` comes in the scalars
+        program = self._program(key, arguments, lambda: self._resume_program(sampler, top_n, use_cache))
+        return State.from_flat(program(arguments))
 
-        return prefill
+    def _program(self, key: tuple, arguments: list, build):
+        """The program for `key`, traced for the shapes and dtypes of `arguments` on first use;
+        returned as a function of the flat argument list."""
+        if key not in self._programs:
+            body = build()
+            self._traces[key] = 0
 
-    def advance(self, state: dict, inputs: dict, sampler: Sampler, top_n: int, use_cache: bool) -> dict:
-        """Run the loop until `inputs["end"]` or until every row is finished; returns the new state."""
-        key = ("advance", sampler.compile_key(), top_n, use_cache)
-        function = self._function(key, lambda: self._advance_program(sampler, top_n, use_cache))
-        return function(state, inputs)
+            def traced(*flat):
+                self._traces[key] += 1
+                return body(*flat)
 
-    def _advance_program(self, sampler: Sampler, top_n: int, use_cache: bool):
+            specs = [tf.TensorSpec(argument.shape, argument.dtype) for argument in arguments]
+            concrete = tf.function(traced, jit_compile=self.jit_compile).get_concrete_function(*specs)
+            self._programs[key] = _flat_call(concrete)
+        return self._programs[key]
+
+    def _start_program(self, sampler: Sampler, top_n: int, use_cache: bool, prefill_length: int):
+        run = self._loop_program(sampler, top_n, use_cache)
+
+        def start(scalars, parameters, stop_mask, prompt_lengths, tokens, scores, finish, produced):
+            rows, length = tokens.shape
+            cache = ()
+            if use_cache:
+                model = self.model
+                _, cache = model.call_with_cache(tokens[:, :prefill_length], model.empty_cache(rows, length), 0)
+            state = State(
+                i=scalars[0], tokens=tokens, scores=scores, finish=finish, produced=produced,
+                emitted=tf.zeros((rows, length), tf.bool), probabilities=tf.zeros((rows, length), tf.float32),
+                top_ids=tf.zeros((rows, length, top_n), tf.int32),
+                top_probabilities=tf.zeros((rows, length, top_n), tf.float32), cache=cache,
+            )
+            return run(scalars, parameters, stop_mask, prompt_lengths, state)
+
+        return start
+
+    def _resume_program(self, sampler: Sampler, top_n: int, use_cache: bool):
+        run = self._loop_program(sampler, top_n, use_cache)
+
+        def resume(scalars, parameters, stop_mask, prompt_lengths, *carried):
+            return run(scalars, parameters, stop_mask, prompt_lengths, State.from_flat([scalars[0], *carried]))
+
+        return resume
+
+    def _loop_program(self, sampler: Sampler, top_n: int, use_cache: bool):
+        """The loop itself, shared by both programs: a function of the inputs and a `State`
+        that returns the new state, flat."""
         beams = sampler.num_beams > 1
+        parameter_names = list(sampler.parameters())
 
         def next_logits(tokens, cache, i):
             model = self.model
@@ -97,19 +210,22 @@ class CompiledLoop:
             hidden, _ = model.encode(tokens)  # (R, S, C): causal, so later positions do not matter
             return model.logits(tf.gather(hidden, i - 1, axis=1)), cache
 
-        def step(state, inputs):
+        def step(state: dict, inputs: dict) -> dict:
             i, tokens = state["i"], state["tokens"]
             logits, cache = next_logits(tokens, state["cache"], i)
             model_logits = logits
 
-            # Rows inside their prompt keep the prompt token; finished rows repeat padding. Both
-            # are forced through the logits (one allowed token, log-probability 0), so every
-            # sampler, beam search included, treats them alike without branching.
             in_prompt = i < inputs["prompt_lengths"]  # (R,)
             finished = state["finish"] != RUNNING
             forced_token = tf.where(in_prompt, tokens[:, i], 0)
-            forced = tf.one_hot(forced_token, tf.shape(logits)[1], on_value=0.0, off_value=MASKED)
-            logits = tf.where((in_prompt | finished)[:, None], forced, logits)
+            if beams:
+                # Rows inside their prompt keep the prompt token; finished rows repeat padding.
+                # Beam search must score them too, so both are forced through the logits (one
+                # allowed token, log-probability 0) and ranked like any other row.
+                forced = tf.one_hot(forced_token, tf.shape(logits)[1], on_value=0.0, off_value=MASKED)
+                logits = tf.where((in_prompt | finished)[:, None], forced, logits)
+            # Other samplers pick per row, so forced rows are simply overwritten below: a row's
+            # pick does not depend on other rows' logits (same seed, same random numbers).
 
             # A new stateless seed per absolute position (never the buffer position, which
             # repeats after the window slides). The session keeps seed + position < 2**31.
@@ -122,8 +238,10 @@ class CompiledLoop:
                 finished = tf.gather(finished, parents)
 
             emitted = ~in_prompt & ~finished  # (R,)
-            probabilities = tf.nn.softmax(model_logits, axis=-1)  # what the model thought, at T = 1
-            chosen = tf.gather(probabilities, token[:, None], batch_dims=1)[:, 0]
+            # What the model thought, at temperature 1: exp(logit - logsumexp), without the
+            # (R, V) softmax.
+            normalizer = tf.reduce_logsumexp(model_logits, axis=-1, keepdims=True)  # (R, 1)
+            chosen = tf.exp(tf.gather(model_logits, token[:, None], batch_dims=1) - normalizer)[:, 0]
             produced = state["produced"] + tf.cast(emitted, tf.int32)
             is_stop = tf.gather(inputs["stop_mask"], token) & emitted
             finish = tf.where(
@@ -131,7 +249,7 @@ class CompiledLoop:
                 state["finish"],
                 tf.where(is_stop, STOPPED, tf.where(emitted & (produced >= inputs["max_new_tokens"]), LENGTH, RUNNING)),
             )
-            token = tf.where(emitted, token, tf.where(in_prompt, forced_token, 0))
+            token = tf.where(emitted, token, forced_token)  # forced_token is 0 outside the prompt
             state.update(
                 i=i + 1,
                 tokens=_set_column(state["tokens"], i, token),
@@ -141,20 +259,42 @@ class CompiledLoop:
                 finish=finish,
             )
             if top_n:
-                top_probabilities, top_ids = tf.math.top_k(probabilities, k=top_n)  # (R, N)
+                top_logits, top_ids = tf.math.top_k(model_logits, k=top_n)  # (R, N), most likely first
                 state.update(
                     top_ids=_set_column(state["top_ids"], i, top_ids),
-                    top_probabilities=_set_column(state["top_probabilities"], i, top_probabilities),
+                    top_probabilities=_set_column(state["top_probabilities"], i, tf.exp(top_logits - normalizer)),
                 )
             return state
 
-        def advance(state, inputs):
+        def run(scalars, parameters, stop_mask, prompt_lengths, state: State) -> list:
+            inputs = dict(
+                end=scalars[1], offset=scalars[2], max_new_tokens=scalars[3], seed=scalars[4:6],
+                parameters={name: parameters[index] for index, name in enumerate(parameter_names)},
+                stop_mask=stop_mask, prompt_lengths=prompt_lengths,
+            )
+
             def running(state):
                 return (state["i"] < inputs["end"]) & tf.reduce_any(state["finish"] == RUNNING)
 
-            return tf.while_loop(running, lambda state: (step(state, inputs),), (state,))[0]
+            state = {field.name: getattr(state, field.name) for field in dataclasses.fields(state)}
+            state = tf.while_loop(running, lambda state: (step(state, inputs),), (state,))[0]
+            return State(**state).flat()
 
-        return advance
+        return run
+
+
+def _flat_call(concrete):
+    """Call `concrete` with a flat list of tensors (exactly its traced shapes and dtypes).
+
+    `ConcreteFunction._call_flat` is the entry point its public `__call__` reaches after
+    binding and checking the arguments; that binding costs ~0.1 ms for the ~20 tensors of a
+    generation state, most of a small model's call. The arguments here are built by this
+    module with the traced shapes, so the check has nothing to find. Should a TensorFlow
+    release rename the method, the public call is used instead."""
+    call_flat = getattr(concrete, "_call_flat", None)
+    if call_flat is None:
+        return lambda arguments: concrete(*arguments)
+    return lambda arguments: call_flat(arguments, concrete.captured_inputs)
 
 
 def _set_column(buffer, i, values):

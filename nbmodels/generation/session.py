@@ -1,10 +1,12 @@
 """`generate` and `stream`: prompts in, tokens out, through the one compiled loop.
 
 A `_Session` checks the request (every bad value is a `ValueError` that says what to do),
-lays the prompts into a buffer, fills the cache, and runs the compiled loop in chunks; the
-two entry points differ only in whether they wait for the last chunk. When a generation runs
-past the model's context, the last half of the context is kept and the loop continues from
-there (the model only ever saw `sequence_length` positions).
+lays the prompts into a buffer, and runs the compiled loop in chunks: the first call fills
+the cache and runs on (a whole `generate` is that one call), later calls resume from the
+state it left on the device. The two entry points differ only in whether they wait for the
+last chunk. When a generation runs past the model's context, the last half of the context
+is kept and the loop starts again from there (the model only ever saw `sequence_length`
+positions).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from nbmodels.checks import check_int
-from nbmodels.generation.loop import LENGTH, RUNNING, STOPPED, loop_for
+from nbmodels.generation.loop import LENGTH, RUNNING, STOPPED, Inputs, State, loop_for
 from nbmodels.generation.samplers import Sampler, get_sampler
 
 FINISH_REASONS = {STOPPED: "stop", LENGTH: "length"}
 _SMALLEST_BUFFER = 16
+# How long a chunk of `stream(chunk_size="auto")` runs: about a display frame.
+_CHUNK_SECONDS = 1 / 30
 # The compiled loop takes the seed as two int32 halves of 31 and 30 bits (XLA's stateless
 # sampling wants int32 seeds) and adds each token's absolute position to the second half. So a
 # seed has at most 61 bits, and a generation at most 2**30 positions: the sum stays below 2**31.
@@ -207,12 +211,16 @@ def generate(model, prompts, **options) -> Generation:
     return session.result()
 
 
-@_takes_options(top_n=5, chunk_size=16)
+@_takes_options(top_n=5, chunk_size="auto")
 def stream(model, prompts, *, chunk_size, **options) -> TokenStream:
     """Like `generate`, but yield each `Token` as soon as its chunk of the loop has run.
 
     The compiled loop runs `chunk_size` steps at a time (the first chunk is shorter, so the
     first token shows quickly); each chunk's tokens are then yielded in order, row by row.
+    With "auto", each chunk runs about a display frame (1/30 s) at the pace measured so far
+    (the first chunk too, once the model has streamed at this size before): a fast model
+    streams in few compiled calls (each call costs ~0.1-0.3 ms besides its steps), a slow
+    one still shows tokens as they come.
     Stop early by setting `cancel` or by leaving the loop (closing the iterator). The
     arguments are checked when `stream` is called, not at the first token. Beam search
     yields its tokens at the end: an earlier token can change until then. The returned
@@ -220,7 +228,7 @@ def stream(model, prompts, *, chunk_size, **options) -> TokenStream:
 
     Args:
         {options}
-        chunk_size: loop steps to run between yields.
+        chunk_size: loop steps to run between yields, or "auto" (about 1/30 s of steps).
 
     Example:
     >>> from nbmodels.data import CharTokenizer
@@ -233,8 +241,9 @@ def stream(model, prompts, *, chunk_size, **options) -> TokenStream:
     (6, 0, 3, True)
     """
     options = _Options(**options)
-    chunk_size = check_int("stream", "chunk_size", chunk_size, minimum=1,
-                           fix="Pass how many loop steps to run between yields, e.g. chunk_size=16")
+    if not (isinstance(chunk_size, str) and chunk_size == "auto"):
+        chunk_size = check_int("stream", "chunk_size", chunk_size, minimum=1,
+                               fix='Pass how many loop steps to run between yields, e.g. chunk_size=16, or "auto"')
     return TokenStream(_Session(model, prompts, options, caller="stream"), chunk_size)
 
 
@@ -251,7 +260,7 @@ class TokenStream:
     (4, ['length'])
     """
 
-    def __init__(self, session: _Session, chunk_size: int):
+    def __init__(self, session: _Session, chunk_size: int | str):
         self._session = session
         self._tokens = session.tokens(chunk_size)
         self._done = False
@@ -393,8 +402,9 @@ class _Session:
 
     # ---- running the loop ------------------------------------------------------------------
 
-    def chunks(self, chunk_size: int | None):
-        """Run the loop; after each chunk, yield the list of new `Token`s."""
+    def chunks(self, chunk_size: int | str | None):
+        """Run the loop; after each chunk, yield the list of new `Token`s. `chunk_size`: steps per
+        chunk, "auto" (`_CHUNK_SECONDS` of steps at the pace so far), or None (one chunk)."""
         import tensorflow as tf
 
         started = time.perf_counter()
@@ -403,56 +413,81 @@ class _Session:
         tokens = np.zeros((self.rows, self.buffer_length), dtype=np.int32)
         for row, prompt in enumerate(p for p in self.prompts for _ in range(beams)):
             tokens[row, : len(prompt)] = prompt
-        first = int(prompt_lengths.min())
         scores = np.zeros(self.rows, dtype=np.float32)
         if beams > 1:
             scores[np.arange(self.rows) % beams != 0] = -1e9  # identical beams: let only the first grow
-        state = self._state(tokens, start=first, scores=scores)
-        inputs = dict(
-            # int32 halves: XLA's stateless sampling takes int32 seeds (see _SEED_LIMIT).
-            seed=tf.constant([self.seed % 2**31, self.seed >> 31], tf.int32),
-            offset=tf.constant(0, tf.int32),  # positions slid out of the buffer so far
-            parameters={k: tf.constant(v, tf.float32) for k, v in self.sampler.parameters().items()},
-            prompt_lengths=tf.constant(prompt_lengths),
-            max_new_tokens=tf.constant(self.max_new_tokens, tf.int32),
-            stop_mask=tf.constant(self.stop_mask),
-        )
-        step_budget = min(4, chunk_size) if chunk_size else None  # a short first chunk: the first token shows fast
+        zeros = np.zeros(self.rows, dtype=np.int32)
+        carried = dict(tokens=tokens, scores=scores, finish=zeros, produced=zeros)  # what the next start takes
+        constants = dict(parameters=self.loop.constant(np.float32(list(self.sampler.parameters().values()))),
+                         stop_mask=self.loop.constant(self.stop_mask), prompt_lengths=tf.constant(prompt_lengths))
+        start, offset = int(prompt_lengths.min()), 0  # offset: positions slid out of the buffer so far
+        state, finish = None, zeros  # finish: every row's code, read back after each call
+        # A short first chunk, so the first token shows fast; for "auto", a frame's worth at the
+        # pace this model last streamed at (the same rows and buffer), when known.
+        pace_key = (self.rows, self.buffer_length)
+        if chunk_size == "auto":
+            pace = self.loop.paces.get(pace_key)
+            step_budget = 4 if pace is None else max(1, int(_CHUNK_SECONDS / pace))
+        else:
+            step_budget = None if chunk_size is None else min(4, chunk_size)
         try:
             while True:
                 if self._cancelled():
-                    self._finish_running(state, "cancelled")
+                    self._finish_running(finish, "cancelled")
                     break
-                start = int(state["i"])
                 if start == self.buffer_length:  # past the context: keep its last half, go on
-                    state = self._slide(state)
-                    slid = start - int(state["i"])
-                    # A tensor, not a Python int: a new offset must not retrace the loop.
-                    inputs.update(prompt_lengths=tf.zeros_like(inputs["prompt_lengths"]),
-                                  offset=inputs["offset"] + slid)
-                    start = int(state["i"])
+                    keep = self.buffer_length // 2
+                    tokens = np.zeros_like(tokens)
+                    tokens[:, :keep] = state.tokens.numpy()[:, -keep:]
+                    carried = dict(tokens=tokens, scores=state.scores, finish=state.finish, produced=state.produced)
+                    constants.update(prompt_lengths=self.loop.constant(zeros))
+                    offset += start - keep
+                    start = keep
                 end = self.buffer_length if step_budget is None else min(self.buffer_length, start + step_budget)
-                state = self.loop.advance(state, dict(inputs, end=tf.constant(end, tf.int32)), self.sampler,
-                                          self.top_n, self.use_cache)
-                if chunk_size:
+                call_started = time.perf_counter()
+                state = self._run_loop(start, end, offset, constants, carried, state)
+                carried = None
+                first, start = start, int(state.i.numpy())
+                finish = state.finish.numpy()
+                if chunk_size == "auto":  # the steps that fit in a frame at this call's pace
+                    pace = self.loop.paces[pace_key] = (time.perf_counter() - call_started) / max(start - first, 1)
+                    step_budget = max(1, int(_CHUNK_SECONDS / pace))
+                elif chunk_size:
                     step_budget = chunk_size
-                finish = state["finish"].numpy()
                 done = bool((finish != RUNNING).all())
                 if beams == 1:
-                    new_tokens = self._collect(state, start, int(state["i"]))
-                    yield new_tokens
+                    yield self._collect(state, first, start)
                 if done:
                     break
             if beams > 1:
                 yield self._collect_best_beams(state)
-            finish = state["finish"].numpy()[::beams]
-            for row, code in enumerate(finish):
+            for row, code in enumerate(finish[::beams]):
                 if self.finish_reasons[row] is None:
                     self.finish_reasons[row] = FINISH_REASONS.get(int(code), "cancelled")
         finally:
             self.seconds += time.perf_counter() - started
 
-    def tokens(self, chunk_size: int) -> Iterator[Token]:
+    def _run_loop(self, start: int, end: int, offset: int, constants: dict, carried: dict | None,
+                  state: State | None) -> State:
+        """One compiled call, from position `start` to `end`: a start from the `carried` rows (a
+        new generation, or the kept half after a slide), or on from `state`."""
+        import tensorflow as tf
+
+        # The seed as two int32 halves: XLA's stateless sampling takes int32 seeds (see _SEED_LIMIT).
+        scalars = np.array([start, end, offset, self.max_new_tokens, self.seed % 2**31, self.seed >> 31], np.int32)
+        inputs = Inputs(scalars=tf.constant(scalars), **constants)  # in the order of `loop.SCALARS`
+        options = dict(sampler=self.sampler, top_n=self.top_n, use_cache=self.use_cache)
+        if carried is None:
+            return self.loop.resume(inputs, state, **options)
+        carried = {  # zero rows and beam scores repeat from call to call: shared constants
+            name: value if not isinstance(value, np.ndarray) else
+            tf.constant(value) if name == "tokens" else self.loop.constant(value)
+            for name, value in carried.items()
+        }
+        prefill_length = min(self.buffer_length, _bucket(max(start - 1, 1)))
+        return self.loop.start(inputs, **carried, prefill_length=prefill_length, **options)
+
+    def tokens(self, chunk_size: int | str) -> Iterator[Token]:
         for new_tokens in self.chunks(chunk_size):
             yield from new_tokens
 
@@ -470,44 +505,16 @@ class _Session:
             seconds=self.seconds,
         )
 
-    def _state(self, tokens: np.ndarray, start: int, scores, produced=None, finish=None) -> dict:
-        import tensorflow as tf
-
-        rows, length = tokens.shape
-        cache = ()
-        if self.use_cache:
-            prefill_length = min(length, _bucket(max(start - 1, 1)))
-            cache = self.loop.prefill(tf.constant(tokens[:, :prefill_length]), length)
-        return dict(
-            i=tf.constant(start, tf.int32),
-            tokens=tf.constant(tokens),
-            cache=cache,
-            scores=tf.constant(scores, tf.float32),
-            finish=tf.constant(np.zeros(rows, np.int32) if finish is None else finish),
-            produced=tf.constant(np.zeros(rows, np.int32) if produced is None else produced),
-            emitted=tf.zeros((rows, length), tf.bool),
-            probabilities=tf.zeros((rows, length), tf.float32),
-            top_ids=tf.zeros((rows, length, self.top_n), tf.int32),
-            top_probabilities=tf.zeros((rows, length, self.top_n), tf.float32),
-        )
-
-    def _slide(self, state: dict) -> dict:
-        keep = self.buffer_length // 2
-        tokens = np.zeros_like(state["tokens"].numpy())
-        tokens[:, :keep] = state["tokens"].numpy()[:, -keep:]
-        return self._state(tokens, start=keep, scores=state["scores"].numpy(),
-                           produced=state["produced"].numpy(), finish=state["finish"].numpy())
-
-    def _collect(self, state: dict, start: int, end: int) -> list[Token]:
+    def _collect(self, state: State, start: int, end: int) -> list[Token]:
         """The tokens emitted at positions `start .. end - 1`, recorded per row, in order."""
         # Whole buffers, sliced in numpy: a TensorFlow slice costs ~1 ms of Python per call.
-        emitted = state["emitted"].numpy()[:, start:end]
+        emitted = state.emitted.numpy()[:, start:end]
         if not emitted.any():
             return []
-        ids = state["tokens"].numpy()[:, start:end]
-        probabilities = state["probabilities"].numpy()[:, start:end]
-        top_ids = state["top_ids"].numpy()[:, start:end]
-        top_probabilities = state["top_probabilities"].numpy()[:, start:end]
+        ids = state.tokens.numpy()[:, start:end]
+        probabilities = state.probabilities.numpy()[:, start:end]
+        top_ids = state.top_ids.numpy()[:, start:end]
+        top_probabilities = state.top_probabilities.numpy()[:, start:end]
         new_tokens = []
         for row in range(emitted.shape[0]):
             for column in np.flatnonzero(emitted[row]):
@@ -515,16 +522,16 @@ class _Session:
                                                top_ids[row, column], top_probabilities[row, column]))
         return new_tokens
 
-    def _collect_best_beams(self, state: dict) -> list[Token]:
+    def _collect_best_beams(self, state: State) -> list[Token]:
         beams = self.sampler.num_beams
-        scores = state["scores"].numpy().reshape(-1, beams)
+        scores = state.scores.numpy().reshape(-1, beams)
         best_rows = np.arange(len(scores)) * beams + scores.argmax(axis=1)
-        end = int(state["i"])
-        emitted = state["emitted"].numpy()[best_rows, :end]
-        ids = state["tokens"].numpy()[best_rows, :end]
-        probabilities = state["probabilities"].numpy()[best_rows, :end]
-        top_ids = state["top_ids"].numpy()[best_rows, :end]
-        top_probabilities = state["top_probabilities"].numpy()[best_rows, :end]
+        end = int(state.i.numpy())
+        emitted = state.emitted.numpy()[best_rows, :end]
+        ids = state.tokens.numpy()[best_rows, :end]
+        probabilities = state.probabilities.numpy()[best_rows, :end]
+        top_ids = state.top_ids.numpy()[best_rows, :end]
+        top_probabilities = state.top_probabilities.numpy()[best_rows, :end]
         new_tokens = []
         for row in range(len(best_rows)):
             for column in np.flatnonzero(emitted[row]):
@@ -553,18 +560,20 @@ class _Session:
             return False
         return bool(cancel.is_set() if hasattr(cancel, "is_set") else cancel())
 
-    def _finish_running(self, state: dict, reason: str) -> None:
-        finish = state["finish"].numpy()[:: self.sampler.num_beams]
-        for row, code in enumerate(finish):
+    def _finish_running(self, finish: np.ndarray, reason: str) -> None:
+        """Give rows still running in `finish` (the codes of every row) this finish reason."""
+        for row, code in enumerate(finish[:: self.sampler.num_beams]):
             if code == RUNNING:
                 self.finish_reasons[row] = reason
 
 
 def _bucket(length: int) -> int:
     """Round a buffer length up, so calls share compiled programs: to a power of two up to 64
-    (at least 16), then to a multiple of 64 (attention over unused positions costs time)."""
+    (at least 16), then to a quarter of a power of two (80, 96, 112, 128, 160, 192, ...): four
+    sizes per doubling, so a generation attends over at most a quarter of unused positions
+    (attention over them costs time) and each doubling compiles at most four programs."""
     length = int(length)
     if length <= 64:
         return max(_SMALLEST_BUFFER, 1 << (length - 1).bit_length())
-    return -(-length // 64) * 64
-
+    step = 1 << ((length - 1).bit_length() - 3)  # a quarter of the power of two below
+    return -(-length // step) * step

@@ -173,11 +173,14 @@ def test_stream_is_cancellable_and_closable(model):
 
 
 def test_compiled_loop_is_reused_not_retraced(model):  # XLA
-    # The first call compiles; calls that change only values (prompts of the same batch size,
-    # seeds, temperatures, budgets, stop tokens) reuse the same programs.
+    # The first calls compile (a generation's start program; a stream's resume program too);
+    # calls that change only values (prompts of the same batch size, seeds, temperatures,
+    # budgets, stop tokens) reuse the same programs.
     options = dict(sampler="temperature", jit_compile=True)
     generate(model, ["the", "to be"], max_new_tokens=5, temperature=1.0, seed=0, **options)
+    list(stream(model, ["the", "to be"], max_new_tokens=5, temperature=1.0, top_n=0, chunk_size=2, **options))
     counts = loop_for(model, jit_compile=True).trace_counts()
+    assert {key[0] for key in counts} == {"start", "resume"}
     generate(model, ["or not", "t"], max_new_tokens=9, temperature=0.3, seed=1, **options)
     generate(model, ["whether", "the"], max_new_tokens=3, temperature=2.0, seed=2, stop_tokens=["e"], **options)
     list(stream(model, ["nobler", "mind"], max_new_tokens=7, temperature=0.7, top_n=0, chunk_size=2, **options))
@@ -185,7 +188,65 @@ def test_compiled_loop_is_reused_not_retraced(model):  # XLA
     generate(model, ["whether", "to"], max_new_tokens=40, temperature=1.0, seed=3, **options)
     list(stream(model, ["or not", "the"], max_new_tokens=40, temperature=1.0, top_n=0, chunk_size=5, **options))
     assert loop_for(model, jit_compile=True).trace_counts() == counts
-    assert all(count == 1 for key, count in counts.items() if key[0] == "advance")
+    assert all(count == 1 for count in counts.values())
+
+
+def test_a_generation_inside_the_buffer_is_one_compiled_call(model, monkeypatch):
+    loop = loop_for(model, jit_compile=False)
+    calls = []
+    for name in ("start", "resume"):
+        original = getattr(loop, name)
+        monkeypatch.setattr(loop, name, lambda *args, _name=name, _original=original, **kwargs: (
+            calls.append(_name), _original(*args, **kwargs))[1])
+    generate(model, PROMPTS, max_new_tokens=1)  # prompts up to 15 tokens + 1: inside the context of 16
+    assert calls == ["start"]  # the prompts' prefill, the loop and its buffers: one program
+    calls.clear()
+    generate(model, PROMPTS[0], max_new_tokens=11)
+    assert calls == ["start"]
+    calls.clear()
+    list(stream(model, PROMPTS[0], max_new_tokens=11, chunk_size=4))  # chunks of 4, 4, 3 (the first of 4 too)
+    assert calls == ["start", "resume", "resume"]
+    calls.clear()
+    # 5 + 20 > 16: 11 tokens fill the buffer, the window slides to its last 8 positions, 8 more
+    # fill it again, it slides again, 1 more: each slide starts again from the kept tokens.
+    generate(model, PROMPTS[0], max_new_tokens=20)
+    assert calls == ["start", "start", "start"]
+
+
+def test_auto_chunks_run_a_frame_of_steps_at_the_measured_pace(model, monkeypatch):
+    from nbmodels.generation import session
+
+    loop = loop_for(model, jit_compile=False)
+    ends = []
+    original = loop.resume
+    monkeypatch.setattr(loop, "resume", lambda inputs, *args, **kwargs: (
+        ends.append(int(inputs.scalars.numpy()[1])), original(inputs, *args, **kwargs))[1])
+    # A frame far longer than any call: after the short first chunk, the rest in one call;
+    # once the pace is known, the first chunk is a frame too: the whole stream in one call.
+    monkeypatch.setattr(session, "_CHUNK_SECONDS", 1e6)
+    loop.paces.clear()
+    tokens = [token.id for token in stream(model, PROMPTS[0], max_new_tokens=11, chunk_size="auto")]
+    assert len(tokens) == 11
+    assert ends == [16]  # 5 prompt tokens, 4 in the first chunk, then on to the buffer's end
+    ends.clear()
+    assert [token.id for token in stream(model, PROMPTS[0], max_new_tokens=11, chunk_size="auto")] == tokens
+    assert ends == []
+    # A frame shorter than any step: one step a chunk.
+    monkeypatch.setattr(session, "_CHUNK_SECONDS", 1e-12)
+    loop.paces.clear()
+    assert len(list(stream(model, PROMPTS[0], max_new_tokens=11, chunk_size="auto"))) == 11
+    assert ends == list(range(10, 17))
+
+
+def test_streaming_in_chunks_gives_the_tokens_of_one_call_past_the_context(model):
+    one_call = generate(model, PROMPTS, max_new_tokens=40, top_n=3)  # slides the window
+    for chunk_size in (1, 3, 16, "auto"):
+        tokens = list(stream(model, PROMPTS, max_new_tokens=40, top_n=3, chunk_size=chunk_size))
+        for row in range(len(PROMPTS)):
+            mine = [token for token in tokens if token.row == row]
+            assert [token.id for token in mine] == one_call.token_ids[row].tolist()
+            np.testing.assert_allclose([token.probability for token in mine], one_call.probabilities[row])
+            assert [token.alternatives for token in mine] == one_call.alternatives[row]
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ def _keywords(function) -> dict:
 
 def test_signatures_keep_their_keyword_names_and_defaults():
     assert _keywords(generate) == SHARED
-    assert _keywords(stream) == {**SHARED, "top_n": 5, "chunk_size": 16}
+    assert _keywords(stream) == {**SHARED, "top_n": 5, "chunk_size": "auto"}
 
 
 def test_both_document_every_option():
