@@ -187,21 +187,23 @@ class StepValues:
     """Every training step's own metric values, kept on the device for the `RunCallback`.
 
     `install(model)` wraps `model.train_step`. Inside the compiled step, after Keras's own
-    step has updated the metrics, the wrapper sets each metric variable to what this step
-    added to it (after - before), evaluates the metrics, and puts the variables back: the
-    result is the step's own value for every metric whose state adds up over batches (sums
-    and counts: every Keras metric that averages or counts). Rows are written round-robin to a
-    (rows, WIDTH) buffer; `take()` reads those written since the last call.
+    step has updated the metrics, the wrapper evaluates each metric on what this step added to
+    its variables (after - before; Keras's `stateless_result`, no assignments): the step's own
+    value for every metric whose state adds up over batches (sums and counts: every Keras
+    metric that averages or counts). Rows are written round-robin to a
+    (rows, WIDTH + 1) buffer, the last column numbering the step, so that `take()` finds the
+    rows written since its last call in one read of one variable.
     """
 
     WIDTH = 64  # the most scalar logs a step can record
+    _NUMBERS = 2**24  # steps are numbered modulo this in the float32 column (exact below it)
 
     def __init__(self, rows: int):
         import tensorflow as tf
 
         self.rows = rows
         self.keys: tuple[str, ...] = ()  # the columns, set when the step is traced
-        self._buffer = tf.Variable(tf.zeros((rows, self.WIDTH), tf.float32), trainable=False,
+        self._buffer = tf.Variable(tf.zeros((rows, self.WIDTH + 1), tf.float32), trainable=False,
                                    name="nbmodels_step_values")
         self._written = tf.Variable(0, dtype=tf.int64, trainable=False, name="nbmodels_steps_written")
         self._taken = 0
@@ -212,22 +214,25 @@ class StepValues:
         train_step = model.train_step
 
         def recording_train_step(data):
-            variables = [v for metric in model.metrics for v in metric.variables]
-            before = [tf.identity(v.value) for v in variables]
+            metrics = model.metrics
+            before = [[tf.identity(v.value) for v in metric.variables] for metric in metrics]
             logs = train_step(data)
-            after = [tf.identity(v.value) for v in variables]
-            for variable, old, new in zip(variables, before, after):
-                variable.assign(new - old)
-            own = model.get_metrics_result()
+            own = {}
+            for metric, old in zip(metrics, before):  # as Keras's get_metrics_result, on this step's state
+                if len(old) != len(metric.variables):  # built inside this step (the first trace): all its own
+                    result = metric.result()
+                else:
+                    added = [v.value - value for v, value in zip(metric.variables, old)]
+                    result = metric.stateless_result(added)  # no assignments: a result of the given values
+                own.update(result if isinstance(result, dict) else {metric.name: result})
             own = {k: v for k, v in own.items() if _is_scalar(v)}
-            for variable, new in zip(variables, after):
-                variable.assign(new)
             # A custom train_step may log values no metric holds: those are the step's as returned.
             own.update({k: v for k, v in logs.items() if k not in own and _is_scalar(v)})
             keys = tuple(own)[: self.WIDTH]
             self.keys = keys
             row = tf.stack([tf.cast(own[k], tf.float32) for k in keys]) if keys else tf.zeros((0,), tf.float32)
-            row = tf.pad(row, [[0, self.WIDTH - len(keys)]])
+            number = tf.cast((self._written + 1) % self._NUMBERS, tf.float32)
+            row = tf.concat([tf.pad(row, [[0, self.WIDTH - len(keys)]]), number[None]], 0)
             self._buffer.scatter_nd_update([[self._written % self.rows]], [row])
             self._written.assign_add(1)
             return logs
@@ -235,15 +240,16 @@ class StepValues:
         model.train_step = recording_train_step
 
     def take(self) -> list[dict[str, float]]:
-        """The values of each step run since the last call, in order (at most `rows`)."""
-        written = int(self._written.numpy())
-        new = written - self._taken
-        if new <= 0:
-            return []
+        """The values of each step run since the last call, in order (at most `rows`): the rows
+        numbered taken + 1, taken + 2, ... (one read of the buffer, not of a counter too)."""
         buffer = self._buffer.numpy()
-        keys = self.keys
-        steps = [dict(zip(keys, buffer[(self._taken + j) % self.rows, : len(keys)].tolist())) for j in range(new)]
-        self._taken = written
+        keys, steps = self.keys, []
+        for number in range(self._taken + 1, self._taken + self.rows + 1):
+            row = buffer[(number - 1) % self.rows]
+            if row[-1] != number % self._NUMBERS:
+                break
+            steps.append(dict(zip(keys, row[: len(keys)].tolist())))
+        self._taken += len(steps)
         return steps
 
 
