@@ -46,7 +46,7 @@ BLANK_MEANS = {
     "devices": "all GPUs (or the CPU)",
     "checkpoint_every": "after each validation",
     "validate_every": "after each epoch",
-    "steps_per_execution": "auto (several per call when steps are quick)",
+    "steps_per_execution": "auto",
 }
 GENERAL = ""  # the errors key for a problem no single field owns
 

@@ -140,7 +140,9 @@ def estimated_step_flops(model, batch_size: int, tokens_per_sample: int | None) 
         else:
             positions = math.prod(input_shape[1:-1]) if _known(input_shape) else tokens_per_sample or 1
         flops += 6 * own * positions * batch_size
-    return flops
+    # A model whose output multiplies by its token embedding (GPT's tied head) says how many weights.
+    tied = getattr(model, "tied_output_weights", 0)
+    return flops + 6 * tied * (tokens_per_sample or 1) * batch_size
 
 
 def _input_shape(layer):

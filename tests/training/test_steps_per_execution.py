@@ -270,3 +270,12 @@ def test_a_runs_start_event_says_what_xla_and_grouping_it_chose(runs_root):
                     verbose=False)
     start = start_event(run)
     assert start["xla"] is False and start["steps_per_execution"] == 32  # short and quick: no compile, grouped
+
+
+def test_a_tied_output_head_counts_per_position():
+    from nbmodels.models.text import GPT, GPTConfig
+
+    sizes = dict(vocabulary_size=5000, sequence_length=64, num_layers=1, num_heads=2, hidden_dim=32)
+    tied, untied = GPT(GPTConfig(**sizes)), GPT(GPTConfig(**sizes, tie_weights=False))
+    # The untied head is a Dense over every position; tied, the embedding does the same work.
+    assert execution.estimated_step_flops(tied, 4, 64) == execution.estimated_step_flops(untied, 4, 64)

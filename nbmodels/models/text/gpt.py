@@ -145,6 +145,12 @@ class GPT(TransformerTextModel):
         self.built = True
 
     @property
+    def tied_output_weights(self) -> int:
+        """Weights the output multiplies by that the token embedding holds (the tied head), so that
+        `training.execution.estimated_step_flops` counts them per position, not per lookup."""
+        return self.config.vocabulary_size * self.config.hidden_dim if self.config.tie_weights else 0
+
+    @property
     def tokenizer(self):
         return self._tokenizer
 
