@@ -221,6 +221,8 @@ class StepValues:
             logs = train_step(data)
             own = {}
             for metric, old in zip(metrics, before):  # as Keras's get_metrics_result, on this step's state
+                if not getattr(metric, "built", True):  # compile metrics a custom train_step never updated
+                    continue
                 if len(old) != len(metric.variables):  # built inside this step (the first trace): all its own
                     result = metric.result()
                 else:
