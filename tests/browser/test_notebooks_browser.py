@@ -5,6 +5,7 @@ dashboards show their plotly charts and widgets. Screenshots go to build/test-ar
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,9 @@ def test_notebook_runs_and_renders_in_jupyterlab(lab_server, lab_page, tmp_path,
 
     outputs = page.locator(".jp-OutputArea-output")
     assert outputs.filter(has_text="Traceback").count() == 0, _text(page)
+    # A run a dashboard trains in the background fails without a traceback: its status line says so
+    # (runs/formatting.py: "failed — <why>"), as the recommenders notebook's did once.
+    assert outputs.filter(has_text=re.compile(r"\b(failed|diverged) — ")).count() == 0, _text(page)
     assert page.get_by_text("Error displaying widget").count() == 0
     # The first code cell loads TensorFlow; its start-up log must not show there (in red).
     first = page.locator(".jp-CodeCell").first
