@@ -51,6 +51,27 @@ _CONV_LAYERS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, k
                 keras.layers.Conv3DTranspose)
 
 
+class KerasRetracingNotice:
+    """A logging filter for TensorFlow's "triggered tf.function retracing" warning about Keras's
+    own multi-step train function: Keras makes a new one for every run and fine-tuning phase and
+    traces it again on its second call under steps_per_execution > 1 (its while loop's output
+    spec is set by the first), so in a notebook that trains a few models the warning fires for
+    traces that are by design. Every other message passes."""
+
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and "multi_step_on_iterator" in message)
+
+
+def quiet_keras_retracing() -> None:
+    """Install `KerasRetracingNotice` on TensorFlow's logger, once."""
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, KerasRetracingNotice) for f in logger.filters):
+        logger.addFilter(KerasRetracingNotice())
+
+
 def use_xla(config, model, *, accelerated: bool, total_steps: int, tokens_per_sample: int | None,
             augment=None, example_features=None) -> bool:
     """Whether the train step compiles with XLA, for `config.xla` on this device.

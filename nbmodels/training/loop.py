@@ -269,6 +269,7 @@ def _release(run: Run, job: Job) -> None:
 def _train(run: Run, job: Job, runtime, resume: bool) -> None:
     config, data = job.config, job.data
     model = recorder = None
+    execution.quiet_keras_retracing()
     try:
         keras.utils.set_random_seed(config.seed)
         steps_per_epoch = data.steps_per_epoch(config.batch_size)

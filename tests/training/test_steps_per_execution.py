@@ -279,3 +279,16 @@ def test_a_tied_output_head_counts_per_position():
     tied, untied = GPT(GPTConfig(**sizes)), GPT(GPTConfig(**sizes, tie_weights=False))
     # The untied head is a Dense over every position; tied, the embedding does the same work.
     assert execution.estimated_step_flops(tied, 4, 64) == execution.estimated_step_flops(untied, 4, 64)
+
+
+def test_only_tensorflows_retracing_warning_about_keras_train_function_is_dropped(runs_root, xor_data, caplog):
+    import logging
+
+    train(make_mlp, xor_data, TrainConfig(steps=14, batch_size=32), verbose=False)  # installs the filter
+    logger = logging.getLogger("tensorflow")
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        logger.warning("5 out of the last 13 calls to <function TensorFlowTrainer._make_function.<locals>."
+                       "multi_step_on_iterator at 0x1> triggered tf.function retracing. Tracing is expensive")
+        logger.warning("5 out of the last 5 calls to <function my_step at 0x2> triggered tf.function retracing.")
+        logger.warning("something else")
+    assert [r.getMessage()[:30] for r in caplog.records] == ["5 out of the last 5 calls to <", "something else"]
