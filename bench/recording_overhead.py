@@ -112,7 +112,7 @@ class _Bench:
         self.plain, self.recorded = (self._model(hidden) for _ in range(2))
         config = TrainConfig(steps=steps, batch_size=batch_size, validate_every=steps,
                              steps_per_execution=steps_per_execution)
-        cpu = type("Runtime", (), {"strategy_name": "default", "devices": ("/cpu:0",)})
+        cpu = type("Runtime", (), {"strategy_name": "default", "devices": ("/cpu:0",), "accelerated": False})
         self.steps_per_execution = execution.steps_per_execution(
             config, self.plain, intervals={"the fit": steps}, tokens_per_sample=None, runtime=cpu)
         for model in (self.plain, self.recorded):

@@ -105,6 +105,11 @@ def use_xla(config, model, *, accelerated: bool, total_steps: int, tokens_per_sa
     return True
 
 
+def records_every_step(runtime) -> bool:
+    """Whether `StepValues` can record each step: one replica (several would each keep a buffer)."""
+    return runtime.strategy_name in ("default", "one_device")
+
+
 def steps_per_execution(config, model, *, intervals: dict[str, int], tokens_per_sample: int | None, runtime,
                         callbacks=()) -> int:
     """How many steps each compiled call runs.
@@ -113,7 +118,7 @@ def steps_per_execution(config, model, *, intervals: dict[str, int], tokens_per_
     round, the checkpoint interval): a group always ends on their multiples, so validations and
     checkpoints land on the same steps as with one step a call.
     """
-    one_replica = runtime.strategy_name in ("default", "one_device")
+    one_replica = records_every_step(runtime)
     chosen = config.steps_per_execution
     if chosen is not None:
         if chosen > 1 and not one_replica:
@@ -134,8 +139,7 @@ def steps_per_execution(config, model, *, intervals: dict[str, int], tokens_per_
     flops = estimated_step_flops(model, config.batch_size, tokens_per_sample)
     if flops is None:
         return 1
-    accelerated = any("gpu" in device for device in runtime.devices)
-    rate = _ACCELERATOR_FLOPS if accelerated else _CPU_FLOPS_PER_CORE * _cpu_count()
+    rate = _ACCELERATOR_FLOPS if runtime.accelerated else _CPU_FLOPS_PER_CORE * _cpu_count()
     fits = max(1, int(GROUP_SECONDS * rate / max(flops, 1)))
     return _largest_divisor(intervals.values(), min(MAX_STEPS, fits))
 

@@ -358,7 +358,7 @@ def _build(run: Run, job: Job, runtime, total: int, resume: bool, switch: int | 
         if job.augment is not None:
             augmentation.attach(model, job.augment, job.data.example_features())
         job.step_values = None
-        if runtime.strategy_name in ("default", "one_device"):
+        if execution.records_every_step(runtime):
             job.step_values = execution.StepValues(per_call)
             job.step_values.install(model)
         start = 0

@@ -145,7 +145,7 @@ def test_divergence_inside_a_call_records_steps_up_to_the_first_bad_one(runs_roo
 # ---- the choice ------------------------------------------------------------------------
 
 def runtime(strategy="default", devices=("/cpu:0",)):
-    return types.SimpleNamespace(strategy_name=strategy, devices=devices)
+    return types.SimpleNamespace(strategy_name=strategy, devices=devices, accelerated=False)
 
 
 def choose(config, model=None, intervals=(28, 8), tokens=None, callbacks=(), **kwargs):
