@@ -10,7 +10,7 @@ target >= 1.2.
 Two more comparisons inside nbmodels, same model, same tokens:
 - streaming (`stream`, chunks of 16, top-5 alternatives) vs one `generate` call with the same
   top-5 bookkeeping: time ratio, target <= 1.10; and the same with `stream`'s default
-  `chunk_size="auto"` (chunks of about 1/30 s at the measured pace), reported beside it;
+  `chunk_size="auto"` (chunks of about 1/15 s at the measured pace), reported beside it;
 - the KV cache vs recomputing every position at every step (`use_cache=False`): speed-up,
   target >= 5.
 

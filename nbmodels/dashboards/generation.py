@@ -148,7 +148,8 @@ class GenerationPlayground(SnapshotDisplay, widgets.VBox):
         sampler, temperature, top_k, top_p, num_beams, max_new_tokens, seed: the initial
             settings (see `nbmodels.generation.generate`).
         top_n: alternatives recorded per token.
-        chunk_size: steps of the compiled loop between updates.
+        chunk_size: steps of the compiled loop between updates, or "auto" (about 1/15 s of
+            steps: few compiled calls for a small model, live tokens for a large one).
         jit_compile: compile the loop with XLA (see `nbmodels.generation.generate`).
         interval: seconds between redraws of the output at most.
 
@@ -170,7 +171,7 @@ class GenerationPlayground(SnapshotDisplay, widgets.VBox):
 
     def __init__(self, model, tokenizer=None, *, prompt: str = "", sampler: str = "greedy",
                  temperature: float = 1.0, top_k: int = 40, top_p: float = 0.9, num_beams: int = 4,
-                 max_new_tokens: int = 64, seed: int = 0, top_n: int = 5, chunk_size: int = 16,
+                 max_new_tokens: int = 64, seed: int = 0, top_n: int = 5, chunk_size: int | str = "auto",
                  jit_compile: bool = True, interval: float = 0.1, **kwargs):
         super().__init__(**kwargs)
         self.model = model

@@ -20,7 +20,8 @@ program is a concrete function of flat tensor arguments, traced once per key (sa
 cache, prefill length, rows, buffer length) and called through its flat entry point: a nested
 structure, or even the public call with flat arguments, costs ~0.1-0.3 ms of argument
 canonicalisation per call, as much as a whole tiny model's generation step loop. The programs
-are cached per model (`loop_for`), and `trace_counts()` tells how often each was traced.
+are cached per model (`loop_for`), and `trace_counts()` tells how often each was traced. The
+state crosses calls packed in three tensors (`State`).
 
 Sampling is seeded per step by the token's absolute position in the sequence, `offset + i`,
 where `offset` counts the positions already slid out of the buffer. Seeding by the buffer
@@ -67,30 +68,91 @@ class Inputs:
         return [self.scalars, self.parameters, self.stop_mask, self.prompt_lengths]
 
 
+# The loop's state by name, in the order it is packed: int32 fields, then float32 fields.
+_INT_FIELDS = ("i", "tokens", "finish", "produced", "emitted", "top_ids")
+_FLOAT_FIELDS = ("scores", "probabilities", "top_probabilities")
+
+
+def _field_shapes(rows: int, length: int, top_n: int) -> dict[str, tuple]:
+    return {"i": (), "tokens": (rows, length), "finish": (rows,), "produced": (rows,), "emitted": (rows, length),
+            "top_ids": (rows, length, top_n), "scores": (rows,), "probabilities": (rows, length),
+            "top_probabilities": (rows, length, top_n)}
+
+
 @dataclasses.dataclass(frozen=True)
 class State:
-    """The loop's state after a call, on the device: the next position `i` (a scalar), the
-    token buffer `(R, S)`, the beam scores, finish codes and produced counts `(R,)`, what each
-    position recorded `(R, S)` / `(R, S, N)`, and the cache (one tensor per layer)."""
+    """The loop's state after a call, on the device, packed: every int32 field in `ints`, every
+    float32 field in `floats` (flat, in the order of `_INT_FIELDS` / `_FLOAT_FIELDS`), and the
+    cache's layers stacked in `cache` (None without the cache).
 
-    i: tf.Tensor
-    tokens: tf.Tensor
-    scores: tf.Tensor
-    finish: tf.Tensor
-    produced: tf.Tensor
-    emitted: tf.Tensor
-    probabilities: tf.Tensor
-    top_ids: tf.Tensor
-    top_probabilities: tf.Tensor
-    cache: tuple = ()
+    Packed because a compiled call pays for every tensor that crosses it: ~3 us each, and on
+    TensorFlow 2.21's CPU XLA a program that copies more than 8 buffers, one of them larger
+    than 512 bytes, runs them concurrently on the thread pool (XLA's ThunkExecutor; the
+    thresholds are fixed, no flag sets them): a program that only passes a tiny model's resume
+    arguments through costs 0.19 ms a call unpacked (14 tensors), 0.04 ms packed (4). Every
+    chunk of a stream pays it, and a tiny model's step costs ~0.02 ms. `read()` brings the
+    fields to the host in two reads (seven before)."""
+
+    ints: tf.Tensor
+    floats: tf.Tensor
+    cache: tf.Tensor | None
+    rows: int
+    length: int
+    top_n: int
 
     def flat(self) -> list:
-        return [self.i, self.tokens, self.scores, self.finish, self.produced, self.emitted, self.probabilities,
-                self.top_ids, self.top_probabilities, *self.cache]
+        return [self.ints, self.floats] + ([] if self.cache is None else [self.cache])
 
-    @classmethod
-    def from_flat(cls, flat) -> "State":
-        return cls(*flat[:9], cache=tuple(flat[9:]))
+    def read(self) -> "HostState":
+        """The fields as numpy arrays (`i` as an int): one read of each packed vector."""
+        shapes = _field_shapes(self.rows, self.length, self.top_n)
+        fields = {}
+        for names, packed in ((_INT_FIELDS, self.ints), (_FLOAT_FIELDS, self.floats)):
+            values, offset = packed.numpy(), 0
+            for name in names:
+                size = int(np.prod(shapes[name], dtype=np.int64))
+                fields[name] = values[offset: offset + size].reshape(shapes[name])
+                offset += size
+        fields["i"] = int(fields["i"])
+        fields["emitted"] = fields["emitted"].astype(bool)
+        return HostState(**fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class HostState:
+    """`State.read()`: the next position `i`, the token buffer `(R, S)`, the beam scores, finish
+    codes and produced counts `(R,)`, and what each position recorded `(R, S)` / `(R, S, N)`."""
+
+    i: int
+    tokens: np.ndarray
+    finish: np.ndarray
+    produced: np.ndarray
+    emitted: np.ndarray
+    top_ids: np.ndarray
+    scores: np.ndarray
+    probabilities: np.ndarray
+    top_probabilities: np.ndarray
+
+
+def _pack(state: dict) -> list:
+    """Inside a program: the state's fields as `State.flat()` (two vectors and the stacked cache)."""
+    ints = tf.concat([tf.reshape(tf.cast(state[name], tf.int32), [-1]) for name in _INT_FIELDS], 0)
+    floats = tf.concat([tf.reshape(state[name], [-1]) for name in _FLOAT_FIELDS], 0)
+    return [ints, floats] + ([tf.stack(state["cache"])] if state["cache"] else [])
+
+
+def _unpack(ints, floats, cache, rows: int, length: int, top_n: int) -> dict:
+    """Inside a program: the fields of a packed state (the inverse of `_pack`)."""
+    shapes, state = _field_shapes(rows, length, top_n), {}
+    for names, packed in ((_INT_FIELDS, ints), (_FLOAT_FIELDS, floats)):
+        offset = 0
+        for name in names:
+            size = int(np.prod(shapes[name], dtype=np.int64))
+            state[name] = tf.reshape(packed[offset: offset + size], shapes[name])
+            offset += size
+    state["emitted"] = tf.cast(state["emitted"], tf.bool)
+    state["cache"] = () if cache is None else tuple(tf.unstack(cache))
+    return state
 
 
 class CompiledLoop:
@@ -142,15 +204,16 @@ class CompiledLoop:
         key = ("start", sampler.compile_key(), top_n, use_cache, prefill_length if use_cache else 0, rows, length)
         arguments = [*inputs.flat(), tokens, scores, finish, produced]
         program = self._program(key, arguments, lambda: self._start_program(sampler, top_n, use_cache, prefill_length))
-        return State.from_flat(program(arguments))
+        return _state(program(arguments), rows, length, top_n)
 
     def resume(self, inputs: Inputs, state: State, *, sampler: Sampler, top_n: int, use_cache: bool) -> State:
         """Run the loop on from `state` (its `i` is the session's `i`) to `end`."""
-        rows, length = state.tokens.shape
+        rows, length = state.rows, state.length
         key = ("resume", sampler.compile_key(), top_n, use_cache, rows, length)
-        arguments = [*inputs.flat(), *state.flat()[1:]]  # `i` comes in the scalars
-        program = self._program(key, arguments, lambda: self._resume_program(sampler, top_n, use_cache))
-        return State.from_flat(program(arguments))
+        arguments = [*inputs.flat(), *state.flat()]  # `i` comes in the scalars
+        program = self._program(key, arguments, lambda: self._resume_program(sampler, top_n, use_cache,
+                                                                             rows, length))
+        return _state(program(arguments), rows, length, top_n)
 
     def _program(self, key: tuple, arguments: list, build):
         """The program for `key`, traced for the shapes and dtypes of `arguments` on first use;
@@ -177,7 +240,7 @@ class CompiledLoop:
             if use_cache:
                 model = self.model
                 _, cache = model.call_with_cache(tokens[:, :prefill_length], model.empty_cache(rows, length), 0)
-            state = State(
+            state = dict(
                 i=scalars[0], tokens=tokens, scores=scores, finish=finish, produced=produced,
                 emitted=tf.zeros((rows, length), tf.bool), probabilities=tf.zeros((rows, length), tf.float32),
                 top_ids=tf.zeros((rows, length, top_n), tf.int32),
@@ -187,17 +250,18 @@ class CompiledLoop:
 
         return start
 
-    def _resume_program(self, sampler: Sampler, top_n: int, use_cache: bool):
+    def _resume_program(self, sampler: Sampler, top_n: int, use_cache: bool, rows: int, length: int):
         run = self._loop_program(sampler, top_n, use_cache)
 
-        def resume(scalars, parameters, stop_mask, prompt_lengths, *carried):
-            return run(scalars, parameters, stop_mask, prompt_lengths, State.from_flat([scalars[0], *carried]))
+        def resume(scalars, parameters, stop_mask, prompt_lengths, ints, floats, cache=None):
+            state = _unpack(ints, floats, cache, rows, length, top_n)
+            return run(scalars, parameters, stop_mask, prompt_lengths, dict(state, i=scalars[0]))
 
         return resume
 
     def _loop_program(self, sampler: Sampler, top_n: int, use_cache: bool):
-        """The loop itself, shared by both programs: a function of the inputs and a `State`
-        that returns the new state, flat."""
+        """The loop itself, shared by both programs: a function of the inputs and the state's
+        fields (a dict) that returns the new state, packed (`State.flat()`)."""
         beams = sampler.num_beams > 1
         parameter_names = list(sampler.parameters())
 
@@ -266,7 +330,7 @@ class CompiledLoop:
                 )
             return state
 
-        def run(scalars, parameters, stop_mask, prompt_lengths, state: State) -> list:
+        def run(scalars, parameters, stop_mask, prompt_lengths, state: dict) -> list:
             inputs = dict(
                 end=scalars[1], offset=scalars[2], max_new_tokens=scalars[3], seed=scalars[4:6],
                 parameters={name: parameters[index] for index, name in enumerate(parameter_names)},
@@ -276,11 +340,14 @@ class CompiledLoop:
             def running(state):
                 return (state["i"] < inputs["end"]) & tf.reduce_any(state["finish"] == RUNNING)
 
-            state = {field.name: getattr(state, field.name) for field in dataclasses.fields(state)}
             state = tf.while_loop(running, lambda state: (step(state, inputs),), (state,))[0]
-            return State(**state).flat()
+            return _pack(state)
 
         return run
+
+
+def _state(flat: list, rows: int, length: int, top_n: int) -> State:
+    return State(flat[0], flat[1], flat[2] if len(flat) > 2 else None, rows, length, top_n)
 
 
 def _flat_call(concrete):

@@ -21,13 +21,15 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from nbmodels.checks import check_int
-from nbmodels.generation.loop import LENGTH, RUNNING, STOPPED, Inputs, State, loop_for
+from nbmodels.generation.loop import LENGTH, RUNNING, STOPPED, HostState, Inputs, State, loop_for
 from nbmodels.generation.samplers import Sampler, get_sampler
 
 FINISH_REASONS = {STOPPED: "stop", LENGTH: "length"}
 _SMALLEST_BUFFER = 16
-# How long a chunk of `stream(chunk_size="auto")` runs: about a display frame.
-_CHUNK_SECONDS = 1 / 30
+# How long a chunk of `stream(chunk_size="auto")` runs. Text streamed at 15 updates a second
+# reads as smooth, and a compiled call's own cost (~0.3 ms for a tiny model, ~4 ms for a 27M
+# one on a 2-core CPU, whatever its steps) stays under ~6% of a chunk; at 1/30 s it was 12%.
+_CHUNK_SECONDS = 1 / 15
 # The compiled loop takes the seed as two int32 halves of 31 and 30 bits (XLA's stateless
 # sampling wants int32 seeds) and adds each token's absolute position to the second half. So a
 # seed has at most 61 bits, and a generation at most 2**30 positions: the sum stays below 2**31.
@@ -217,10 +219,10 @@ def stream(model, prompts, *, chunk_size, **options) -> TokenStream:
 
     The compiled loop runs `chunk_size` steps at a time (the first chunk is shorter, so the
     first token shows quickly); each chunk's tokens are then yielded in order, row by row.
-    With "auto", each chunk runs about a display frame (1/30 s) at the pace measured so far
-    (the first chunk too, once the model has streamed at this size before): a fast model
-    streams in few compiled calls (each call costs ~0.1-0.3 ms besides its steps), a slow
-    one still shows tokens as they come.
+    With "auto", each chunk runs about 1/15 s at the pace measured so far (the first chunk
+    too, once the model has streamed at this size before): a fast model streams in few
+    compiled calls (each costs ~0.3 ms besides its steps on a CPU: chunks of 16 steps make a
+    tiny model's stream twice as long as one call), a slow one still shows tokens as they come.
     Stop early by setting `cancel` or by leaving the loop (closing the iterator). The
     arguments are checked when `stream` is called, not at the first token. Beam search
     yields its tokens at the end: an earlier token can change until then. The returned
@@ -228,7 +230,7 @@ def stream(model, prompts, *, chunk_size, **options) -> TokenStream:
 
     Args:
         {options}
-        chunk_size: loop steps to run between yields, or "auto" (about 1/30 s of steps).
+        chunk_size: loop steps to run between yields, or "auto" (about 1/15 s of steps).
 
     Example:
     >>> from nbmodels.data import CharTokenizer
@@ -421,8 +423,8 @@ class _Session:
         constants = dict(parameters=self.loop.constant(np.float32(list(self.sampler.parameters().values()))),
                          stop_mask=self.loop.constant(self.stop_mask), prompt_lengths=tf.constant(prompt_lengths))
         start, offset = int(prompt_lengths.min()), 0  # offset: positions slid out of the buffer so far
-        state, finish = None, zeros  # finish: every row's code, read back after each call
-        # A short first chunk, so the first token shows fast; for "auto", a frame's worth at the
+        state, host, finish = None, None, zeros  # host: the state read back after each call; finish: its codes
+        # A short first chunk, so the first token shows fast; for "auto", a chunk's worth at the
         # pace this model last streamed at (the same rows and buffer), when known.
         pace_key = (self.rows, self.buffer_length)
         if chunk_size == "auto":
@@ -438,8 +440,8 @@ class _Session:
                 if start == self.buffer_length:  # past the context: keep its last half, go on
                     keep = self.buffer_length // 2
                     tokens = np.zeros_like(tokens)
-                    tokens[:, :keep] = state.tokens.numpy()[:, -keep:]
-                    carried = dict(tokens=tokens, scores=state.scores, finish=state.finish, produced=state.produced)
+                    tokens[:, :keep] = host.tokens[:, -keep:]
+                    carried = dict(tokens=tokens, scores=host.scores, finish=host.finish, produced=host.produced)
                     constants.update(prompt_lengths=self.loop.constant(zeros))
                     offset += start - keep
                     start = keep
@@ -447,20 +449,20 @@ class _Session:
                 call_started = time.perf_counter()
                 state = self._run_loop(start, end, offset, constants, carried, state)
                 carried = None
-                first, start = start, int(state.i.numpy())
-                finish = state.finish.numpy()
-                if chunk_size == "auto":  # the steps that fit in a frame at this call's pace
+                host = state.read()
+                first, start, finish = start, host.i, host.finish
+                if chunk_size == "auto":  # the steps that fit in a chunk's time at this call's pace
                     pace = self.loop.paces[pace_key] = (time.perf_counter() - call_started) / max(start - first, 1)
                     step_budget = max(1, int(_CHUNK_SECONDS / pace))
                 elif chunk_size:
                     step_budget = chunk_size
                 done = bool((finish != RUNNING).all())
                 if beams == 1:
-                    yield self._collect(state, first, start)
+                    yield self._collect(host, first, start)
                 if done:
                     break
             if beams > 1:
-                yield self._collect_best_beams(state)
+                yield self._collect_best_beams(host)
             for row, code in enumerate(finish[::beams]):
                 if self.finish_reasons[row] is None:
                     self.finish_reasons[row] = FINISH_REASONS.get(int(code), "cancelled")
@@ -505,16 +507,15 @@ class _Session:
             seconds=self.seconds,
         )
 
-    def _collect(self, state: State, start: int, end: int) -> list[Token]:
+    def _collect(self, state: HostState, start: int, end: int) -> list[Token]:
         """The tokens emitted at positions `start .. end - 1`, recorded per row, in order."""
-        # Whole buffers, sliced in numpy: a TensorFlow slice costs ~1 ms of Python per call.
-        emitted = state.emitted.numpy()[:, start:end]
+        emitted = state.emitted[:, start:end]
         if not emitted.any():
             return []
-        ids = state.tokens.numpy()[:, start:end]
-        probabilities = state.probabilities.numpy()[:, start:end]
-        top_ids = state.top_ids.numpy()[:, start:end]
-        top_probabilities = state.top_probabilities.numpy()[:, start:end]
+        ids = state.tokens[:, start:end]
+        probabilities = state.probabilities[:, start:end]
+        top_ids = state.top_ids[:, start:end]
+        top_probabilities = state.top_probabilities[:, start:end]
         new_tokens = []
         for row in range(emitted.shape[0]):
             for column in np.flatnonzero(emitted[row]):
@@ -522,16 +523,16 @@ class _Session:
                                                top_ids[row, column], top_probabilities[row, column]))
         return new_tokens
 
-    def _collect_best_beams(self, state: State) -> list[Token]:
+    def _collect_best_beams(self, state: HostState) -> list[Token]:
         beams = self.sampler.num_beams
-        scores = state.scores.numpy().reshape(-1, beams)
+        scores = state.scores.reshape(-1, beams)
         best_rows = np.arange(len(scores)) * beams + scores.argmax(axis=1)
-        end = int(state.i.numpy())
-        emitted = state.emitted.numpy()[best_rows, :end]
-        ids = state.tokens.numpy()[best_rows, :end]
-        probabilities = state.probabilities.numpy()[best_rows, :end]
-        top_ids = state.top_ids.numpy()[best_rows, :end]
-        top_probabilities = state.top_probabilities.numpy()[best_rows, :end]
+        end = state.i
+        emitted = state.emitted[best_rows, :end]
+        ids = state.tokens[best_rows, :end]
+        probabilities = state.probabilities[best_rows, :end]
+        top_ids = state.top_ids[best_rows, :end]
+        top_probabilities = state.top_probabilities[best_rows, :end]
         new_tokens = []
         for row in range(len(best_rows)):
             for column in np.flatnonzero(emitted[row]):

@@ -213,7 +213,35 @@ def test_a_generation_inside_the_buffer_is_one_compiled_call(model, monkeypatch)
     assert calls == ["start", "start", "start"]
 
 
-def test_auto_chunks_run_a_frame_of_steps_at_the_measured_pace(model, monkeypatch):
+def test_a_streams_state_crosses_calls_packed_and_reads_back_whole(model, monkeypatch):
+    # The state a call returns is three tensors (ints, floats, the stacked cache), not one per
+    # field and layer: XLA on a CPU pays per tensor crossing a call (see loop.State). What the
+    # session reads back from them is every field with its shape, and the cache per layer.
+    loop = loop_for(model, jit_compile=False)
+    states = []
+    original = loop.resume
+    monkeypatch.setattr(loop, "resume", lambda inputs, state, **kwargs: (
+        states.append(state), original(inputs, state, **kwargs))[1])
+    streamed = stream(model, PROMPTS[:2], max_new_tokens=6, top_n=3, chunk_size=2)
+    list(streamed)
+    final = streamed.result().token_ids
+    state = states[-1]
+    assert len(state.flat()) == 3
+    assert state.cache.shape[0] == model.config.num_layers
+    host = state.read()
+    rows, length = 2, state.length
+    assert (host.tokens.shape, host.emitted.shape, host.probabilities.shape) == ((rows, length),) * 3
+    assert host.top_ids.shape == host.top_probabilities.shape == (rows, length, 3)
+    assert host.finish.shape == host.produced.shape == host.scores.shape == (rows,)
+    assert host.emitted.dtype == bool and isinstance(host.i, int)
+    # This state is before the last chunk: what each row emitted so far starts its final output.
+    for row in range(rows):
+        so_far = host.tokens[row][host.emitted[row]].tolist()
+        assert 0 < len(so_far) == host.produced[row] <= 6
+        assert so_far == final[row][: len(so_far)].tolist()
+
+
+def test_auto_chunks_run_a_chunk_time_of_steps_at_the_measured_pace(model, monkeypatch):
     from nbmodels.generation import session
 
     loop = loop_for(model, jit_compile=False)
@@ -221,8 +249,8 @@ def test_auto_chunks_run_a_frame_of_steps_at_the_measured_pace(model, monkeypatc
     original = loop.resume
     monkeypatch.setattr(loop, "resume", lambda inputs, *args, **kwargs: (
         ends.append(int(inputs.scalars.numpy()[1])), original(inputs, *args, **kwargs))[1])
-    # A frame far longer than any call: after the short first chunk, the rest in one call;
-    # once the pace is known, the first chunk is a frame too: the whole stream in one call.
+    # A chunk time far longer than any call: after the short first chunk, the rest in one call;
+    # once the pace is known, the first chunk is that long too: the whole stream in one call.
     monkeypatch.setattr(session, "_CHUNK_SECONDS", 1e6)
     loop.paces.clear()
     tokens = [token.id for token in stream(model, PROMPTS[0], max_new_tokens=11, chunk_size="auto")]
@@ -231,7 +259,7 @@ def test_auto_chunks_run_a_frame_of_steps_at_the_measured_pace(model, monkeypatc
     ends.clear()
     assert [token.id for token in stream(model, PROMPTS[0], max_new_tokens=11, chunk_size="auto")] == tokens
     assert ends == []
-    # A frame shorter than any step: one step a chunk.
+    # A chunk time shorter than any step: one step a chunk.
     monkeypatch.setattr(session, "_CHUNK_SECONDS", 1e-12)
     loop.paces.clear()
     assert len(list(stream(model, PROMPTS[0], max_new_tokens=11, chunk_size="auto"))) == 11
