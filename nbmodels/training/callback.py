@@ -62,6 +62,8 @@ class RunCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_base = self.step
         self._means = {}  # Keras resets its running means every epoch
+        if self.step_values is not None:
+            self.step_values.epoch_begins()  # and with them the sums the buffer's rows hold
 
     def on_train_batch_begin(self, batch, logs=None):
         self._call_started = time.time()

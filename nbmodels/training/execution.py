@@ -9,10 +9,10 @@ off wherever XLA cannot compile the augmentation layers.
 Keras runs `steps_per_execution` steps in one call of its compiled train function: one
 dispatch instead of N (about 4 ms a step saved for the baby GPT on a CPU, where a step is
 28 ms). But it calls callbacks once per call, and its logs are running means over the epoch.
-`StepValues` wraps the model's train step so that each step also writes its own metric values
-(the metrics evaluated on what this step alone added to their state) to a small buffer on the
-device; the `RunCallback` reads a call's rows after it returns, so the Run still records every
-step exactly, and Keras's own logs are left as they were.
+`StepValues` wraps the model's train step so that each step also writes a row to a small buffer
+on the device (its metrics' running sums, or values computed in the step); the `RunCallback`
+reads a call's rows after it returns and recovers each step's own values from them, so the Run
+still records every step exactly, and Keras's own logs are left as they were.
 
 `steps_per_execution` decides how many steps a call takes: as many as keep a call under
 `GROUP_SECONDS` by an estimate of the step's cost, so that Stop, the live charts and Ctrl-C
@@ -33,6 +33,7 @@ import math
 import os
 
 import keras
+import numpy as np
 
 from nbmodels.checks import fail
 
@@ -213,24 +214,35 @@ def _cpu_count() -> int:
 class StepValues:
     """Every training step's own metric values, kept on the device for the `RunCallback`.
 
-    `install(model)` wraps `model.train_step`. Inside the compiled step, after Keras's own
-    step has updated the metrics, the wrapper evaluates each metric on what this step added to
-    its variables (after - before; Keras's `stateless_result`, no assignments): the step's own
-    value for every metric whose state adds up over batches (sums and counts: every Keras
-    metric that averages or counts). Rows are written round-robin to a
-    (rows, WIDTH + 1) buffer, the last column numbering the step, so that `take()` finds the
-    rows written since its last call in one read of one variable.
+    `install(model)` wraps `model.train_step`. After Keras's own step has updated the metrics,
+    the wrapper writes one row to a (rows, 1 + WIDTH) buffer, round-robin: the step's number,
+    then its columns (so that `take()` finds the rows written since its last call in one read
+    of one variable). Most metrics are running sums: Keras's Mean family (the loss, accuracy,
+    every MeanMetricWrapper) is total / count, Sum is total. For those the row holds the raw
+    variables (reads, no arithmetic: every op in the step costs about half a microsecond on a
+    CPU) and `take()` finishes on the host: the step's own value is (total - previous total) /
+    (count - previous count), the sums before an epoch's first step being zero (`epoch_begins`:
+    Keras resets its metrics then). Any other metric is evaluated in the step on what this step
+    alone added to its variables (after - before, Keras's `stateless_result`; exact for every
+    metric whose state adds up over batches) and written as a value, as are the scalar logs of
+    a custom train_step that no metric holds.
     """
 
-    WIDTH = 64  # the most scalar logs a step can record
-    _NUMBERS = 2**24  # steps are numbered modulo this in the float32 column (exact below it)
+    WIDTH = 128  # the most columns a step can write (a running mean takes two)
+    _EXACT = 2**24  # the float32 number column holds step numbers exactly below this
 
     def __init__(self, rows: int):
         import tensorflow as tf
 
         self.rows = rows
-        self.keys: tuple[str, ...] = ()  # the columns, set when the step is traced
-        self._buffer = tf.Variable(tf.zeros((rows, self.WIDTH + 1), tf.float32), trainable=False,
+        self.keys: tuple[str, ...] = ()  # the logs a row holds, set when the step is traced
+        # How `take()` turns rows into values (set with keys): value i is column numerators[i]
+        # of its table over column denominators[i].
+        self._numerators = self._denominators = np.zeros(0, np.int64)
+        self._columns = 0
+        self._table = np.zeros((rows + 1, 1))
+        self._orders: dict[tuple[int, int], np.ndarray] = {}
+        self._buffer = tf.Variable(tf.zeros((rows, 1 + self.WIDTH), tf.float32), trainable=False,
                                    name="nbmodels_step_values")
         self._written = tf.Variable(0, dtype=tf.int64, trainable=False, name="nbmodels_steps_written")
         self._taken = 0
@@ -242,44 +254,164 @@ class StepValues:
 
         def recording_train_step(data):
             metrics = model.metrics
-            before = [[tf.identity(v.value) for v in metric.variables] for metric in metrics]
+            before = [None if _running_sums(m) is not None else [tf.identity(v.value) for v in m.variables]
+                      for m in metrics]
             logs = train_step(data)
-            own = {}
+            columns, keys, numerators, denominators = [], [], [], []  # (what, column) pairs
+
+            def column(value) -> int:
+                columns.append(tf.cast(value, tf.float32))
+                return len(columns) - 1
+
+            own = {}  # computed in the step: key -> value
             for metric, old in zip(metrics, before):  # as Keras's get_metrics_result, on this step's state
                 if not getattr(metric, "built", True):  # compile metrics a custom train_step never updated
                     continue
-                if len(old) != len(metric.variables):  # built inside this step (the first trace): all its own
+                summed = _running_sums(metric)
+                if summed is not None:
+                    for key, variables in summed.items():
+                        if key not in keys and len(columns) + len(variables) <= self.WIDTH:
+                            keys.append(key)
+                            at = [("difference", column(v.value)) for v in variables]
+                            numerators.append(at[0])
+                            denominators.append(at[1] if len(at) == 2 else ("one", 0))
+                    continue
+                if old is None or len(old) != len(metric.variables):  # built inside this step: all its own
                     result = metric.result()
                 else:
                     added = [v.value - value for v, value in zip(metric.variables, old)]
                     result = metric.stateless_result(added)  # no assignments: a result of the given values
                 own.update(result if isinstance(result, dict) else {metric.name: result})
-            own = {k: v for k, v in own.items() if _is_scalar(v)}
             # A custom train_step may log values no metric holds: those are the step's as returned.
-            own.update({k: v for k, v in logs.items() if k not in own and _is_scalar(v)})
-            keys = tuple(own)[: self.WIDTH]
-            self.keys = keys
-            row = tf.stack([tf.cast(own[k], tf.float32) for k in keys]) if keys else tf.zeros((0,), tf.float32)
-            number = tf.cast((self._written + 1) % self._NUMBERS, tf.float32)
-            row = tf.concat([tf.pad(row, [[0, self.WIDTH - len(keys)]]), number[None]], 0)
-            self._buffer.scatter_nd_update([[self._written % self.rows]], [row])
-            self._written.assign_add(1)
+            own.update({k: v for k, v in logs.items() if k not in own})
+            for key, value in own.items():
+                if key not in keys and _is_scalar(value) and len(columns) < self.WIDTH:
+                    keys.append(key)
+                    numerators.append(("value", column(value)))
+                    denominators.append(("one", 0))
+            # One row, in few ops: the step's number, the columns, zeros up to the width.
+            number = self._written.assign_add(1)
+            row = tf.concat([tf.stack([tf.cast(number, tf.float32)] + columns),
+                             tf.zeros((self.WIDTH - len(columns),), tf.float32)], 0)
+            tf.raw_ops.ResourceScatterUpdate(resource=self._buffer.handle, indices=number % self.rows, updates=row)
+            n = len(columns)
+            table = {"value": 0, "difference": n, "one": 2 * n}  # where each kind starts in take()'s table
+            self.keys, self._columns = tuple(keys), n
+            if self._table.shape[1] != 2 * n + 1:  # a new layout (Keras traces a step more than once)
+                self._table = np.zeros((self.rows + 1, 2 * n + 1))
+                self._table[:, -1] = 1
+            self._numerators, self._denominators = (np.array([table[what] + i for what, i in places], np.int64)
+                                                    for places in (numerators, denominators))
             return logs
 
         model.train_step = recording_train_step
 
+    def epoch_begins(self) -> None:
+        """Keras has reset its metrics (it does before every epoch): the sums before the next
+        step are zero. Call it before the epoch's first step."""
+        self._table[0] = 0
+
     def take(self) -> list[dict[str, float]]:
         """The values of each step run since the last call, in order (at most `rows`): the rows
-        numbered taken + 1, taken + 2, ... (one read of the buffer, not of a counter too)."""
-        buffer = self._buffer.numpy()
-        keys, steps = self.keys, []
-        for number in range(self._taken + 1, self._taken + self.rows + 1):
-            row = buffer[(number - 1) % self.rows]
-            if row[-1] != number % self._NUMBERS:
-                break
-            steps.append(dict(zip(keys, row[: len(keys)].tolist())))
-        self._taken += len(steps)
-        return steps
+        numbered taken + 1, taken + 2, ... (one read of the buffer, not of a counter too).
+
+        Few numpy operations, whatever the number of steps: right after a compiled call each
+        costs several microseconds on a busy CPU."""
+        buffer = self._buffer.value().numpy()  # value(): without read_value()'s extra copy op
+        first, rows = self._taken + 1, self.rows
+        # A call writes its steps' rows in order, so when the last one a call could have run is
+        # there, so are the others (the fast path); else count them.
+        count = rows
+        if buffer[(first + rows - 1) % rows, 0] != _float32(first + rows - 1):
+            count = 0
+            while count < rows and buffer[(first + count) % rows, 0] == _float32(first + count):
+                count += 1
+            if not count:
+                return []
+        self._taken += count
+        # The table: row 0 the last row taken (zero sums at an epoch's start), then the new
+        # rows; for each, [its columns, their differences from the row above, 1].
+        table, n = self._table, self._columns
+        table[1 : count + 1, :n] = buffer[self._order(first, count), 1 : n + 1]
+        np.subtract(table[1 : count + 1, :n], table[:count, :n], out=table[1 : count + 1, n : 2 * n])
+        over = table[1 : count + 1, self._denominators]
+        values = table[1 : count + 1, self._numerators]
+        if over.all():
+            values /= over
+        else:  # a step that added no samples (all weights zero): 0, as Keras's divide_no_nan
+            values = np.divide(values, over, out=np.zeros_like(values), where=over != 0)
+        table[0] = table[count]
+        keys = self.keys
+        return [dict(zip(keys, step)) for step in values.tolist()]
+
+    def _order(self, first: int, count: int):
+        """The buffer's rows that hold steps first .. first + count - 1, in order (cached: the
+        same few orders recur)."""
+        key = (first % self.rows, count)
+        order = self._orders.get(key)
+        if order is None:
+            order = self._orders[key] = np.arange(first, first + count) % self.rows
+        return order
+
+
+def _float32(number: int) -> float:
+    """A step number as the buffer's float32 column holds it."""
+    return number if number < StepValues._EXACT else float(np.float32(number))
+
+
+def _running_sums(metric) -> dict | None:
+    """The metric's logs as running sums the host can finish, {key: (total, count)} for a mean
+    (total / count) or {key: (total,)} for a sum; None for any other metric (or one not built).
+
+    A leaf is Keras's Mean or Sum (or a subclass that keeps their result): float32 variables, reset
+    to zero. A container (Keras's CompileMetrics: every metric given to compile) qualifies when
+    each of its metrics does; which log is which metric comes from its result on markers (metric
+    i's total i + 1, its count 1), computed once, eagerly, when the step is traced.
+    """
+    leaf = _leaf_sums(metric)
+    if leaf is not None:
+        return {metric.name: leaf}
+    parts = getattr(metric, "metrics", None)
+    if not getattr(metric, "built", True) or not isinstance(parts, list) or not parts:
+        return None
+    leaves = [_leaf_sums(part) for part in parts]
+    if any(leaf is None for leaf in leaves):
+        return None
+    markers = {}
+    for i, leaf in enumerate(leaves):
+        markers[id(leaf[0])] = i + 1.0
+        markers.update({id(count): 1.0 for count in leaf[1:]})
+    variables = metric.variables
+    if len(variables) != len(markers) or any(id(v) not in markers for v in variables):
+        return None
+    import tensorflow as tf
+
+    with tf.init_scope():  # eagerly: no ops in the step
+        result = metric.stateless_result([tf.constant(markers[id(v)], tf.float32) for v in variables])
+    if not isinstance(result, dict):
+        return None
+    which = {key: round(float(value)) - 1 for key, value in result.items()}
+    if sorted(which.values()) != list(range(len(leaves))):
+        return None
+    return {key: leaves[i] for key, i in which.items()}
+
+
+def _leaf_sums(metric) -> tuple | None:
+    kind = type(metric)
+    mean, total = keras.metrics.Mean, keras.metrics.Sum
+    if kind.stateless_result is not keras.metrics.Metric.stateless_result:
+        return None
+    if isinstance(metric, mean) and kind.result is mean.result:
+        variables = (metric.total, metric.count)
+    elif isinstance(metric, total) and kind.result is total.result:
+        variables = (metric.total,)
+    else:
+        return None
+    own = metric.variables
+    if len(own) != len(variables) or any(a is not b for a, b in zip(own, variables)) \
+            or any(v.dtype != "float32" for v in variables):
+        return None
+    return variables
 
 
 def _is_scalar(value) -> bool:

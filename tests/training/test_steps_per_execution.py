@@ -142,6 +142,63 @@ def test_divergence_inside_a_call_records_steps_up_to_the_first_bad_one(runs_roo
     assert first_bad >= 5 and run.latest_checkpoint().name == "step-000000004"
 
 
+class CountingModel(keras.Sequential):
+    """A custom train step that also counts its samples in a Sum and logs a value no metric holds."""
+
+    def __init__(self, layers):
+        super().__init__(layers)
+        self.seen = keras.metrics.Sum(name="seen")
+
+    def train_step(self, data):
+        logs = super().train_step(data)
+        self.seen.update_state(keras.ops.cast(keras.ops.shape(data[0])[0], "float32"))
+        return {**logs, "seen": self.seen.result(), "twice_loss": 2 * logs["loss"]}
+
+
+class DoubledAccuracy(keras.metrics.SparseCategoricalAccuracy):
+    """Not a plain running mean (its result is not total / count): evaluated in the step."""
+
+    def result(self):
+        return 2 * super().result()
+
+
+@pytest.mark.parametrize("metrics", [["accuracy"], ["accuracy", DoubledAccuracy(name="doubled")]])
+def test_step_values_are_each_batchs_own_across_epochs(xor_data, metrics):
+    # Weights that never change (learning rate 0): each step's values are its batch's evaluation,
+    # and the second epoch repeats the first, so its first steps show the sums restart at zero.
+    keras.utils.set_random_seed(0)
+    model = CountingModel([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), metrics=metrics, steps_per_execution=4,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    step_values = execution.StepValues(4)
+    step_values.install(model)
+
+    class Take(keras.callbacks.Callback):
+        steps = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            step_values.epoch_begins()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps.extend(step_values.take())
+
+    x, y = (array[:32 * 12] for array in xor_data["train"])
+    model.fit(x, y, batch_size=32, epochs=2, shuffle=False, callbacks=[Take()], verbose=0)
+    assert len(Take.steps) == 24 and step_values.take() == []
+    batches = [model.evaluate(x[32 * i:32 * (i + 1)], y[32 * i:32 * (i + 1)], return_dict=True, verbose=0)
+               for i in range(12)]
+    for i, values in enumerate(Take.steps):
+        want = batches[i % 12]
+        assert set(values) == {"loss", "seen", "twice_loss", *(m if isinstance(m, str) else m.name for m in metrics)}
+        assert values["seen"] == 32
+        for key in ("loss", *want.keys() - {"loss", "seen"}):
+            assert values[key] == pytest.approx(want[key], rel=1e-5, abs=1e-6), (i, key)
+        # A log no metric holds is the step's as the train step returned it: here twice Keras's
+        # running mean of the epoch's losses.
+        so_far = [batch["loss"] for batch in batches[: i % 12 + 1]]
+        assert values["twice_loss"] == pytest.approx(2 * np.mean(so_far), rel=1e-5)
+
+
 # ---- the choice ------------------------------------------------------------------------
 
 def runtime(strategy="default", devices=("/cpu:0",)):
