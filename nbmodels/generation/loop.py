@@ -73,10 +73,21 @@ _INT_FIELDS = ("i", "tokens", "finish", "produced", "emitted", "top_ids")
 _FLOAT_FIELDS = ("scores", "probabilities", "top_probabilities")
 
 
-def _field_shapes(rows: int, length: int, top_n: int) -> dict[str, tuple]:
-    return {"i": (), "tokens": (rows, length), "finish": (rows,), "produced": (rows,), "emitted": (rows, length),
-            "top_ids": (rows, length, top_n), "scores": (rows,), "probabilities": (rows, length),
-            "top_probabilities": (rows, length, top_n)}
+def _unpacked(ints, floats, rows: int, length: int, top_n: int) -> dict:
+    """The fields of the packed vectors `ints` and `floats` (numpy arrays or tensors), each
+    sliced out and reshaped; the inverse of `_pack` but for `emitted`'s dtype."""
+    shapes = {"i": (), "tokens": (rows, length), "finish": (rows,), "produced": (rows,), "emitted": (rows, length),
+              "top_ids": (rows, length, top_n), "scores": (rows,), "probabilities": (rows, length),
+              "top_probabilities": (rows, length, top_n)}
+    reshape = np.reshape if isinstance(ints, np.ndarray) else tf.reshape
+    fields = {}
+    for names, packed in ((_INT_FIELDS, ints), (_FLOAT_FIELDS, floats)):
+        offset = 0
+        for name in names:
+            size = int(np.prod(shapes[name], dtype=np.int64))
+            fields[name] = reshape(packed[offset: offset + size], shapes[name])
+            offset += size
+    return fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,14 +116,7 @@ class State:
 
     def read(self) -> "HostState":
         """The fields as numpy arrays (`i` as an int): one read of each packed vector."""
-        shapes = _field_shapes(self.rows, self.length, self.top_n)
-        fields = {}
-        for names, packed in ((_INT_FIELDS, self.ints), (_FLOAT_FIELDS, self.floats)):
-            values, offset = packed.numpy(), 0
-            for name in names:
-                size = int(np.prod(shapes[name], dtype=np.int64))
-                fields[name] = values[offset: offset + size].reshape(shapes[name])
-                offset += size
+        fields = _unpacked(self.ints.numpy(), self.floats.numpy(), self.rows, self.length, self.top_n)
         fields["i"] = int(fields["i"])
         fields["emitted"] = fields["emitted"].astype(bool)
         return HostState(**fields)
@@ -143,13 +147,7 @@ def _pack(state: dict) -> list:
 
 def _unpack(ints, floats, cache, rows: int, length: int, top_n: int) -> dict:
     """Inside a program: the fields of a packed state (the inverse of `_pack`)."""
-    shapes, state = _field_shapes(rows, length, top_n), {}
-    for names, packed in ((_INT_FIELDS, ints), (_FLOAT_FIELDS, floats)):
-        offset = 0
-        for name in names:
-            size = int(np.prod(shapes[name], dtype=np.int64))
-            state[name] = tf.reshape(packed[offset: offset + size], shapes[name])
-            offset += size
+    state = _unpacked(ints, floats, rows, length, top_n)
     state["emitted"] = tf.cast(state["emitted"], tf.bool)
     state["cache"] = () if cache is None else tuple(tf.unstack(cache))
     return state

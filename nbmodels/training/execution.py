@@ -241,7 +241,6 @@ class StepValues:
         self._numerators = self._denominators = np.zeros(0, np.int64)
         self._columns = 0
         self._table = np.zeros((rows + 1, 1))
-        self._orders: dict[tuple[int, int], np.ndarray] = {}
         self._buffer = tf.Variable(tf.zeros((rows, 1 + self.WIDTH), tf.float32), trainable=False,
                                    name="nbmodels_step_values")
         self._written = tf.Variable(0, dtype=tf.int64, trainable=False, name="nbmodels_steps_written")
@@ -332,26 +331,14 @@ class StepValues:
         # The table: row 0 the last row taken (zero sums at an epoch's start), then the new
         # rows; for each, [its columns, their differences from the row above, 1].
         table, n = self._table, self._columns
-        table[1 : count + 1, :n] = buffer[self._order(first, count), 1 : n + 1]
+        table[1 : count + 1, :n] = buffer[np.arange(first, first + count) % rows, 1 : n + 1]
         np.subtract(table[1 : count + 1, :n], table[:count, :n], out=table[1 : count + 1, n : 2 * n])
         over = table[1 : count + 1, self._denominators]
-        values = table[1 : count + 1, self._numerators]
-        if over.all():
-            values /= over
-        else:  # a step that added no samples (all weights zero): 0, as Keras's divide_no_nan
-            values = np.divide(values, over, out=np.zeros_like(values), where=over != 0)
+        # A step that added no samples (all weights zero) gets 0, as Keras's divide_no_nan.
+        values = np.divide(table[1 : count + 1, self._numerators], over, out=np.zeros(over.shape), where=over != 0)
         table[0] = table[count]
         keys = self.keys
         return [dict(zip(keys, step)) for step in values.tolist()]
-
-    def _order(self, first: int, count: int):
-        """The buffer's rows that hold steps first .. first + count - 1, in order (cached: the
-        same few orders recur)."""
-        key = (first % self.rows, count)
-        order = self._orders.get(key)
-        if order is None:
-            order = self._orders[key] = np.arange(first, first + count) % self.rows
-        return order
 
 
 def _float32(number: int) -> float:
