@@ -44,7 +44,9 @@ SAMPLER_CONTROLS = {
 _SAMPLER_TITLES = {"greedy": "greedy", "temperature": "temperature", "top_k": "top-k", "top_p": "top-p (nucleus)",
                    "beam": "beam search"}
 # overflow-wrap: tokens are spans without spaces between them, which never wrap otherwise.
-_OUTPUT_STYLE = ("font-family:monospace;white-space:pre-wrap;overflow-wrap:anywhere;line-height:1.6;"
+# break-spaces, not pre-wrap: spaces at a line's end wrap too; under pre-wrap they hang past
+# the box, their colour painted over the panel beside it (a run of spaces is common output).
+_OUTPUT_STYLE = ("font-family:monospace;white-space:break-spaces;overflow-wrap:anywhere;line-height:1.6;"
                  "border:1px solid #ddd;padding:6px;min-height:4em")
 _ERROR = "#c62828"
 

@@ -1,7 +1,8 @@
 """The dashboards' layout in a real JupyterLab in chromium, at its default sizes (file browser
-open) in a 1280-px and a narrow 1024-px window: nothing overflows sideways, no label, option
-or placeholder is cut, and the MetricsPanel's axes fit their data. Screenshots of each widget
-at each width go to build/test-artifacts/dashboard-layout-*.png."""
+open) in a 1280-px and a narrow 1024-px window: nothing overflows sideways (generated text's
+coloured tokens included), no label, option or placeholder is cut, and the MetricsPanel's axes
+fit their data. Screenshots of each widget at each width go to
+build/test-artifacts/dashboard-layout-*.png."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from tests.browser.conftest import ARTIFACTS, save_screenshot
 
 WIDTHS = (1280, 1024)
-WIDGETS = ("training", "playground", "metrics", "waiting")  # one output cell each, in this order
+WIDGETS = ("training", "playground", "spaces", "metrics", "waiting")  # one output cell each, in this order
 
 SETUP = """\
 import time
@@ -47,6 +48,15 @@ run.record([{"type": "progress", "step": s, "learning_rate": 1e-3,
             for s in (1, 60, 120, 180, 220)])
 run.set_status("finished")
 MetricsPanel(run)"""
+
+# The playground's text box with what an untrained model often writes: runs of spaces, which
+# wrap at the box's edge (not hang past it).
+SPACES = """\
+import ipywidgets as widgets
+from nbmodels.dashboards.generation import output_html
+from nbmodels.generation import Token
+spaced = [Token(0, i, 0, "ab"[i % 2] if i < 8 or i > 70 else " ", 0.5) for i in range(90)]
+widgets.HBox([widgets.HTML(output_html("to be or not", spaced), layout=widgets.Layout(width="240px"))])"""
 
 WAITING = """\
 MetricsPanel(Run.create(TrainConfig(steps=10), name="empty"))"""
@@ -93,6 +103,11 @@ MEASURE = """(output) => {
             if (text && textWidth(el, text) > contentWidth(el) + 1) problems.push(`cut text: ${name(el)} "${text}"`);
         }
     }
+    // Generated text: every token's highlight inside its output box (spaces at a line's end
+    // hang past it under white-space: pre-wrap, painted there but not counted as overflow).
+    const past = [...output.querySelectorAll('.nbmodels-token')].find((token) =>
+        [...token.getClientRects()].some((rect) => rect.right > token.parentElement.getBoundingClientRect().right + 1));
+    if (past) problems.push(`a token past its output box: ${name(past)}`);
     return problems;
 }"""
 
@@ -106,7 +121,7 @@ ERRORS = """(output) => [...output.querySelectorAll('.widget-html-content > [sty
 
 
 def notebook() -> dict:
-    cells = [SETUP, TRAINING, PLAYGROUND, METRICS, WAITING, "print('LAYOUT-READY')"]
+    cells = [SETUP, TRAINING, PLAYGROUND, SPACES, METRICS, WAITING, "print('LAYOUT-READY')"]
     return {
         "nbformat": 4, "nbformat_minor": 5,
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
